@@ -1,0 +1,237 @@
+"""Every exception grokbatch raises, in one tree.
+
+    GrokbatchError
+    ├── InputError                      exit 2: bad manifest, options or environment; nothing sent
+    │   ├── ManifestError               one or more Problems, each with file, line and fix
+    │   └── MissingKeyError             names the environment variable to set
+    ├── BudgetExceededError             exit 3: the batch would spend past its budget
+    ├── ProviderError                   an API call failed (the HTTP exchange, not the job)
+    │   ├── TransientError              429, 5xx, timeouts, connection errors: safe to retry later
+    │   │   └── RateLimitedError        429, with the provider's Retry-After when it sent one
+    │   ├── InsufficientCreditsError    402/403 out of credits: stop submitting
+    │   ├── AuthenticationError         401 or a refused key
+    │   ├── InvalidRequestError         400/422: the provider rejected the request
+    │   ├── NotFoundError               404: unknown job id
+    │   ├── ConflictError               409: idempotency key reused with another body
+    │   └── ProtocolError               an answer grokbatch cannot read
+    ├── AmbiguousSubmitError            a submit was sent and its answer lost: maybe paid
+    ├── RemoteJobFailedError            the provider ran the job and it failed
+    │   └── ModerationError             ... because moderation refused it
+    ├── OutputExpiredError              the output URL expired before it was downloaded
+    └── DownloadError                   the output could not be fetched or failed its checks
+
+Errors never carry an API key: messages are built from provider bodies, which grokbatch
+redacts (see `redact`) before they are stored or printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_JOBS_FAILED = 1
+EXIT_INVALID = 2
+EXIT_BUDGET = 3
+EXIT_INTERRUPTED = 130
+
+
+class GrokbatchError(Exception):
+    """Base of every grokbatch error."""
+
+    exit_code: int = EXIT_JOBS_FAILED
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in the user's input, located as precisely as grokbatch can."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    where: str | None = None  # a path in the manifest, e.g. "matrix.duration[2]"
+    job: str | None = None  # grid coordinates of a job it applies to, e.g. "prompt=hero style=noir"
+    hint: str | None = None  # what to do about it
+    count: int = 1  # how many jobs share this problem
+
+    def format(self) -> str:
+        place = self.file or "<manifest>"
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
+        parts = [f"{place}: "]
+        if self.where:
+            parts.append(f"{self.where}: ")
+        parts.append(self.message)
+        if self.job:
+            more = f" (and {self.count - 1} more jobs)" if self.count > 1 else ""
+            parts.append(f" [job {self.job}{more}]")
+        if self.hint:
+            parts.append(f"\n    fix: {self.hint}")
+        return "".join(parts)
+
+
+class InputError(GrokbatchError):
+    """The user's input is wrong; nothing was sent or spent."""
+
+    exit_code = EXIT_INVALID
+
+
+class ManifestError(InputError):
+    """A manifest has one or more problems, all reported together."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} found"
+        super().__init__(head + ":\n" + "\n".join(p.format() for p in self.problems))
+
+
+class MissingKeyError(InputError):
+    """A provider's API key is not set in the environment."""
+
+    def __init__(self, provider: str, variable: str) -> None:
+        self.provider = provider
+        self.variable = variable
+        super().__init__(
+            f"no API key for {provider}: set the environment variable {variable} "
+            f"(export {variable}=...), or run with --sandbox to use the built-in emulator "
+            "at no cost"
+        )
+
+
+class BudgetExceededError(GrokbatchError):
+    """The batch would spend, or has spent, past its budget."""
+
+    exit_code = EXIT_BUDGET
+
+
+# --- provider calls ----------------------------------------------------------------------
+
+
+class ProviderError(GrokbatchError):
+    """An API call to a provider failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        prefix = f"{provider}: " if provider else ""
+        status = f"HTTP {status_code}: " if status_code else ""
+        super().__init__(f"{prefix}{status}{message}")
+
+
+class TransientError(ProviderError):
+    """A failure worth retrying later: rate limits, server errors, timeouts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code, code=code)
+        self.retry_after = retry_after
+        # False only when the request certainly never reached the provider (connection
+        # refused): the one case where resending a submit without an idempotency key is safe.
+        self.request_sent = request_sent
+
+
+class RateLimitedError(TransientError):
+    """HTTP 429."""
+
+
+class InsufficientCreditsError(ProviderError):
+    """The provider's account has no credits left for this job."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+        required: float | None = None,
+        available: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code, code=code)
+        self.required = required
+        self.available = available
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the API key."""
+
+
+class InvalidRequestError(ProviderError):
+    """The provider rejected the request body."""
+
+
+class NotFoundError(ProviderError):
+    """The provider does not know this job."""
+
+
+class ConflictError(ProviderError):
+    """An idempotency key was reused with a different request."""
+
+
+class ProtocolError(ProviderError):
+    """The provider answered something grokbatch cannot read."""
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+class AmbiguousSubmitError(GrokbatchError):
+    """A submit was sent but its answer was lost: the provider may have accepted (and charged) it."""
+
+
+class RemoteJobFailedError(GrokbatchError):
+    """The provider accepted the job, ran it, and it failed."""
+
+    def __init__(self, message: str, *, provider: str | None = None, code: str | None = None):
+        self.provider = provider
+        self.code = code
+        super().__init__(f"{provider}: {message}" if provider else message)
+
+
+class ModerationError(RemoteJobFailedError):
+    """The provider's moderation refused the prompt or the output."""
+
+
+class OutputExpiredError(GrokbatchError):
+    """The output URL expired before grokbatch could download it."""
+
+
+class DownloadError(GrokbatchError):
+    """An output could not be downloaded, or failed its size or content-type checks."""
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove every known secret and anything that looks like a bearer token from text."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)

@@ -1,0 +1,261 @@
+"""The provider interface: a pure translation between grokbatch's vocabulary and one API.
+
+An adapter does no I/O. It turns a Job into an HttpRequest, and an HttpResponse into a
+Submitted, a Polled or an error; `providers.client` sends the requests. Keeping the adapters
+pure lets `validate` and `plan` use the very same rules that `run` sends, with nothing sent,
+and lets the tests check every request against the providers' OpenAPI files without a server.
+
+An adapter never looks up its own key or base URL: the caller hands them in.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..errors import (
+    AuthenticationError,
+    ConflictError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from ..jobs import Job
+
+
+class RemoteState(enum.Enum):
+    """Where a job stands at the provider, whatever the provider calls it."""
+
+    QUEUED = "queued"  # accepted, not started
+    RUNNING = "running"  # being generated
+    SUCCEEDED = "succeeded"  # done; output_urls hold the result
+    FAILED = "failed"  # ended without a result (error, cancelled, expired, moderated)
+
+    @property
+    def finished(self) -> bool:
+        return self in (RemoteState.SUCCEEDED, RemoteState.FAILED)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request relative to the provider's base URL; auth headers are added by the client."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What an adapter is shown of an answer: status, parsed JSON body (or None), headers."""
+
+    status_code: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Polled:
+    """A job's state at the provider, normalised."""
+
+    state: RemoteState
+    status: str  # the provider's own status name, kept for logs and reports
+    output_urls: tuple[str, ...] = ()
+    charged: float | None = None  # credits the provider says it charged, when it says
+    usd: float | None = None  # USD the provider says it charged, when it says
+    error: str | None = None
+    error_code: str | None = None
+    moderated: bool = False
+    progress: float | None = None  # 0..100 when the provider reports it
+    refunded: bool = False  # the provider gives back the credits of a failed job
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A provider's answer to a submit: the remote id, and the job itself when it ran at once."""
+
+    remote_id: str
+    charged: float | None = None
+    result: Polled | None = None  # synchronous answers (Vydra's text-to-image)
+
+
+@dataclass(frozen=True)
+class DeclaredPrice:
+    """A price the manifest declares (`prices:`) where the provider publishes none."""
+
+    credits_per_second: float | Mapping[str, float] | None = None  # a number or {resolution: n}
+    credits_per_job: float | None = None
+    usd_per_credit: float | None = None
+
+
+@dataclass(frozen=True)
+class Price:
+    """An estimate: credits in the provider's unit, USD when known, and what it rests on."""
+
+    credits: float
+    usd: float | None
+    basis: str = "published"  # published | declared | guessed
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A parameter this provider cannot accept, with the fix."""
+
+    field: str  # vocabulary name: "duration", "prompt", "reference_images", "model", ...
+    message: str
+    hint: str
+
+
+class Provider(ABC):
+    """One provider's API. Subclasses set the class attributes and implement the six methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # human name, e.g. "AI/ML API"
+    key_env: ClassVar[str]
+    default_base_url: ClassVar[str]
+    credit_unit: ClassVar[str] = "credits"
+    usd_per_credit: ClassVar[float | None] = None  # None: unknown unless declared
+    idempotent_submit: ClassVar[bool] = False  # resending a submit is safe (Idempotency-Key)
+    types: ClassVar[tuple[str, ...]] = ("video",)
+    models: ClassVar[tuple[str, ...]] = ()  # sub-models a manifest may name
+    max_prompt_chars: ClassVar[int | None] = None
+    # Values the provider applies when a parameter is omitted; filled in before hashing so
+    # that `duration: 6` and no duration give the same job where 6 is the default.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    # --- pure rules, used by validate, plan and run alike --------------------------------
+
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters with this provider's defaults filled in."""
+        out = dict(self.defaults)
+        out.update({k: v for k, v in params.items() if v is not None})
+        return out
+
+    def pick_model(self, params: Mapping[str, Any], model: str | None) -> str | None:
+        """The sub-model a job uses: the manifest's choice, or what the parameters imply."""
+        return model
+
+    @abstractmethod
+    def check(
+        self, *, prompt: str, params: Mapping[str, Any], model: str | None
+    ) -> list[Violation]:
+        """Everything this provider would reject, before anything is sent."""
+
+    @abstractmethod
+    def price(self, params: Mapping[str, Any], declared: DeclaredPrice | None = None) -> Price:
+        """The estimated cost of one job."""
+
+    # --- the wire ---------------------------------------------------------------------------
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    @abstractmethod
+    def submit_request(self, job: Job) -> HttpRequest:
+        """The exact request that creates this job."""
+
+    @abstractmethod
+    def parse_submit(self, response: HttpResponse) -> Submitted:
+        """Read a successful (2xx) submit answer."""
+
+    @abstractmethod
+    def poll_request(self, remote_id: str) -> HttpRequest:
+        """The request that reads a job's status."""
+
+    @abstractmethod
+    def parse_poll(self, response: HttpResponse) -> Polled:
+        """Read a successful (2xx) poll answer."""
+
+    def error_details(self, response: HttpResponse) -> tuple[str, str | None]:
+        """(message, code) from this provider's error body; override for its shape."""
+        body = response.body
+        if isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, dict):
+                return str(err.get("message") or err), _opt_str(err.get("code") or err.get("type"))
+            if isinstance(err, str):
+                return err, _opt_str(body.get("code"))
+            if isinstance(body.get("message"), str):
+                return body["message"], _opt_str(body.get("code"))
+        return (response.text or f"HTTP {response.status_code}")[:500], None
+
+    def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:
+        """Whether a 4xx answer means the account has run out of credits."""
+        if response.status_code == 402:
+            return True
+        text = f"{message} {code or ''}".lower()
+        return response.status_code == 403 and ("credit" in text or "balance" in text)
+
+    def error_for(self, response: HttpResponse) -> ProviderError:
+        """Translate a non-2xx answer into the grokbatch error it means."""
+        status = response.status_code
+        message, code = self.error_details(response)
+        kw: dict[str, Any] = {"provider": self.name, "status_code": status, "code": code}
+        if self.is_out_of_credits(response, message, code):
+            body = response.body if isinstance(response.body, dict) else {}
+            return InsufficientCreditsError(
+                message,
+                required=_opt_float(body.get("creditsRequired")),
+                available=_opt_float(
+                    body.get("creditsAvailable", body.get("creditsRemaining"))
+                ),
+                **kw,
+            )
+        if status == 429:
+            return RateLimitedError(message, retry_after=retry_after(response.headers), **kw)
+        if status >= 500 or status == 408:
+            return TransientError(message, retry_after=retry_after(response.headers), **kw)
+        if status in (401, 403):
+            return AuthenticationError(message, **kw)
+        if status == 404:
+            return NotFoundError(message, **kw)
+        if status == 409:
+            return ConflictError(message, **kw)
+        if status in (400, 413, 422):
+            return InvalidRequestError(message, **kw)
+        return ProtocolError(message, **kw)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form), if any."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # HTTP-date form: rare from APIs; the caller's own backoff applies
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def require(body: Any, *path: str) -> Any:
+    """body[path...] or a ProtocolError naming what is missing."""
+    cur = body
+    for part in path:
+        if not isinstance(cur, dict) or part not in cur or cur[part] is None:
+            raise ProtocolError(f"answer has no {'.'.join(path)}: {str(body)[:200]}")
+        cur = cur[part]
+    return cur
