@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
@@ -200,7 +200,7 @@ class ProtocolError(ProviderError):
 
 
 class AmbiguousSubmitError(GrokbatchError):
-    """A submit was sent but its answer was lost: the provider may have accepted (and charged) it."""
+    """A submit was sent and its answer lost: the provider may have accepted (and charged) it."""
 
 
 class RemoteJobFailedError(GrokbatchError):

@@ -35,7 +35,8 @@ def canonical_json(value: Any) -> str:
 
 def job_key(*, provider: str, model: str | None, params: Mapping[str, Any], prompt: str) -> str:
     """The stable id of a job: sha256 of its canonical request."""
-    body = canonical_json({"provider": provider, "model": model, "params": params, "prompt": prompt})
+    request = {"provider": provider, "model": model, "params": params, "prompt": prompt}
+    body = canonical_json(request)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -208,9 +208,7 @@ class Provider(ABC):
             return InsufficientCreditsError(
                 message,
                 required=_opt_float(body.get("creditsRequired")),
-                available=_opt_float(
-                    body.get("creditsAvailable", body.get("creditsRemaining"))
-                ),
+                available=_opt_float(body.get("creditsAvailable", body.get("creditsRemaining"))),
                 **kw,
             )
         if status == 429:

@@ -1,0 +1,271 @@
+"""The state interface: every durable fact about a batch goes through a StateStore.
+
+Invariants every backend keeps (SQLite now, PostgreSQL later, several runners sharing one):
+
+* Each transition is one transaction that also appends its event; a crash leaves either the
+  old state or the new one, never half of each.
+* Transitions are compare-and-set on the job's current state, so two runners can never both
+  claim the same job: `reserve` succeeds for exactly one of them.
+* `reserve` checks the budget and claims the job in the same transaction: spent + reserved,
+  summed over every run of the manifest, never passes the limit, whatever is in flight.
+* `mark_submitted` is the first write after a provider returns a remote id, and it is
+  durable when it returns: the runner awaits nothing in between.
+* A job in SUBMITTING when a run starts was sent by a runner that died before recording the
+  answer: it is AMBIGUOUS (maybe paid) unless its provider takes an idempotency key.
+* Secrets never reach the store: callers pass requests without auth headers.
+
+Budget accounting per job: `reserved` holds credits that may still be charged, `spent`
+those known to be charged. A job's claim on the budget is reserved + spent.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class JobState(enum.Enum):
+    """Where a job stands in grokbatch's own bookkeeping."""
+
+    PENDING = "pending"  # known, not submitted (or certainly not accepted)
+    SUBMITTING = "submitting"  # credits reserved, submit sent or about to be: answer unknown
+    RUNNING = "running"  # remote id recorded; the provider is working on it
+    READY = "ready"  # the provider finished it; output not yet downloaded and verified
+    DONE = "done"  # output downloaded, size and sha256 recorded
+    FAILED = "failed"  # the provider failed it, or it cannot be completed
+    AMBIGUOUS = "ambiguous"  # a submit was sent and its answer lost: maybe paid, not resent
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (JobState.SUBMITTING, JobState.RUNNING, JobState.READY)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What a runner registers about a job before any work starts."""
+
+    key: str
+    provider: str
+    model: str | None
+    prompt_id: str
+    coords: Mapping[str, Any]
+    request: Mapping[str, Any]  # provider, model, prompt, params: never a secret
+    output_path: str  # relative to the output directory
+    estimated_credits: float
+    estimated_usd: float | None
+    price_basis: str
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as stored."""
+
+    manifest: str
+    key: str
+    provider: str
+    model: str | None
+    prompt_id: str
+    coords: dict[str, Any]
+    request: dict[str, Any]
+    output_path: str
+    state: JobState
+    remote_id: str | None
+    remote_status: str | None
+    attempts: int  # submits sent (or about to be) for this job, across runs
+    estimated_credits: float
+    estimated_usd: float | None
+    price_basis: str
+    reserved_credits: float
+    spent_credits: float
+    reserved_usd: float
+    spent_usd: float
+    charged_credits: float | None  # what the provider reported, when it did
+    charged_usd: float | None
+    size: int | None
+    sha256: str | None
+    error: str | None
+    error_kind: str | None  # the errors.py class name, e.g. "ModerationError"
+    created_at: str
+    updated_at: str
+    submitted_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A provider's claim on a manifest's budget."""
+
+    spent_credits: float = 0.0
+    reserved_credits: float = 0.0
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+
+    @property
+    def committed_credits(self) -> float:
+        return self.spent_credits + self.reserved_credits
+
+    @property
+    def committed_usd(self) -> float:
+        return self.spent_usd + self.reserved_usd
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budget a reservation must fit in; None means no limit of that kind."""
+
+    max_credits: float | None = None  # for the job's provider
+    max_usd: float | None = None  # over every provider of the manifest
+
+
+class StateStore(ABC):
+    """A batch's durable state. Methods are synchronous and each is one transaction."""
+
+    # --- runs ---------------------------------------------------------------------------
+    @abstractmethod
+    def start_run(self, *, manifest: str, manifest_path: str, options: Mapping[str, Any]) -> int:
+        """Record a run's start; returns its id."""
+
+    @abstractmethod
+    def finish_run(self, run_id: int, *, status: str, summary: Mapping[str, Any]) -> None:
+        """Record how a run ended (status: completed | failed | budget | interrupted)."""
+
+    # --- jobs ---------------------------------------------------------------------------
+    @abstractmethod
+    def add_jobs(self, manifest: str, jobs: Iterable[JobRecord], *, run_id: int | None) -> int:
+        """Insert jobs not yet known (by manifest and key) as PENDING; returns how many were new.
+
+        Known jobs keep their state; their output path and coordinates are updated, so a
+        changed output layout applies to jobs not yet downloaded.
+        """
+
+    @abstractmethod
+    def get(self, manifest: str, key: str) -> JobRow | None:
+        """One job, or None."""
+
+    @abstractmethod
+    def jobs(self, manifest: str, *, states: Iterable[JobState] | None = None) -> Iterator[JobRow]:
+        """A manifest's jobs, optionally only those in some states, in insertion order."""
+
+    @abstractmethod
+    def counts(self, manifest: str) -> dict[JobState, int]:
+        """How many jobs are in each state."""
+
+    @abstractmethod
+    def usage(self, manifest: str) -> dict[str, Usage]:
+        """Spent and reserved credits/USD per provider, over every run of the manifest."""
+
+    # --- transitions (each: one transaction, compare-and-set, one event) ---------------
+    @abstractmethod
+    def reserve(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        credits: float,
+        usd: float | None,
+        limits: Limits,
+    ) -> bool:
+        """PENDING → SUBMITTING with credits reserved and attempts + 1, if it fits the budget.
+
+        Returns False (and changes nothing but an event) when the job would take the
+        provider past `limits.max_credits` or the manifest past `limits.max_usd`.
+        Raises StateConflictError when the job is not PENDING (another runner has it).
+        """
+
+    @abstractmethod
+    def mark_submitted(
+        self, manifest: str, key: str, *, run_id: int, remote_id: str, charged: float | None
+    ) -> None:
+        """SUBMITTING → RUNNING with the remote id; durable on return.
+
+        A charge reported at submit moves that much from reserved to spent.
+        """
+
+    @abstractmethod
+    def release(
+        self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str, failed: bool
+    ) -> None:
+        """SUBMITTING → PENDING (or FAILED): the provider certainly did not accept the submit.
+
+        The reservation is returned to the budget.
+        """
+
+    @abstractmethod
+    def mark_ambiguous(
+        self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str
+    ) -> None:
+        """SUBMITTING → AMBIGUOUS: the answer was lost; the reservation is kept."""
+
+    @abstractmethod
+    def record_status(self, manifest: str, key: str, *, run_id: int, remote_status: str) -> None:
+        """Note the provider's status name (an event only when it changed)."""
+
+    @abstractmethod
+    def mark_ready(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        charged_credits: float | None,
+        charged_usd: float | None,
+    ) -> None:
+        """RUNNING → READY; settles the budget to the reported charge (the estimate if none)."""
+
+    @abstractmethod
+    def mark_done(
+        self, manifest: str, key: str, *, run_id: int, output_path: str, size: int, sha256: str
+    ) -> None:
+        """READY → DONE with the verified output."""
+
+    @abstractmethod
+    def mark_failed(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        error: str,
+        error_kind: str,
+        refunded: bool,
+        charged_credits: float | None = None,
+        charged_usd: float | None = None,
+    ) -> None:
+        """Any in-flight state → FAILED. Refunded: nothing stays spent; else the charge
+        (reported, or the estimate) is spent."""
+
+    @abstractmethod
+    def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
+        """FAILED or AMBIGUOUS → PENDING, for --retry-failed and --resubmit-ambiguous.
+
+        A failed job's spent credits stay spent (they were paid); an ambiguous job's
+        reservation becomes spent (it may have been paid), so retrying never frees budget.
+        """
+
+    @abstractmethod
+    def log(
+        self,
+        *,
+        run_id: int | None,
+        kind: str,
+        manifest: str | None = None,
+        key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an event that is not a transition (retries, rate limits, warnings)."""
+
+    @abstractmethod
+    def events(self, manifest: str, *, key: str | None = None) -> Iterator[dict[str, Any]]:
+        """The event log, oldest first."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+
+class StateConflictError(Exception):
+    """A transition found the job in a state it does not start from."""
