@@ -33,9 +33,19 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def job_key(*, provider: str, model: str | None, params: Mapping[str, Any], prompt: str) -> str:
-    """The stable id of a job: sha256 of its canonical request."""
-    request = {"provider": provider, "model": model, "params": params, "prompt": prompt}
+def job_key(
+    *,
+    provider: str,
+    model: str | None,
+    params: Mapping[str, Any],
+    prompt: str,
+    take: int | None = None,
+) -> str:
+    """The stable id of a job: sha256 of its canonical request (and take, when several)."""
+    request: dict[str, Any] = {"provider": provider, "model": model, "params": params}
+    request["prompt"] = prompt
+    if take is not None:
+        request["take"] = take
     body = canonical_json(request)
     return hashlib.sha256(body.encode()).hexdigest()
 

@@ -1,0 +1,3 @@
+from grokbatch.cli import main
+
+main()
