@@ -13,7 +13,6 @@ a combination of its own (for every prompt, or the one it names) when it matches
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import posixpath
@@ -23,7 +22,7 @@ from typing import Any
 
 from . import providers
 from .errors import ManifestError, Problem
-from .jobs import PARAM_NAMES, Job, canonical_json, job_key
+from .jobs import PARAM_NAMES, Job, canonical_json, job_key_fast
 from .manifest import Manifest, PromptSpec, ProviderRef
 from .providers.base import Price, Provider, Violation
 from .templates import Template, TemplateProblem, compile_template, looks_like_template
@@ -41,6 +40,7 @@ class _Combo:
     indexes: dict[str, int]  # axis name → index in the axis, for locating problems
     added: dict[str, Any] = field(default_factory=dict)  # keys from include entries
     added_from: dict[str, int] = field(default_factory=dict)  # key → include index
+    coords: dict[str, Any] | None = None  # precomputed coordinates of the axis values
 
 
 class Expander:
@@ -60,7 +60,10 @@ class Expander:
         self._axis_names = {a.name for a in self._axes}
         self._includes = [self._split_include(e) for e in manifest.matrix.include]
         self._excludes = [list(e.items()) for e in manifest.matrix.exclude]
-        self._output = self._compile(manifest.output_path, ("output", "path"))
+        self._output = self._compile(manifest.output_path, ("output", "path"), memoize=False)
+        self._context_for: PromptSpec | None = None
+        self._context: dict[str, Any] = {}
+        self._templated_params = self._has_templated_params()
 
     # --- results --------------------------------------------------------------------------
 
@@ -109,17 +112,31 @@ class Expander:
             self._explain_clashes(clashes)
 
     def _combos(self, matched: list[bool], prompts: list[PromptSpec] | None) -> Iterator[_Combo]:
-        ranges = [range(len(a.values)) for a in self._axes]
+        axes = self._axes
+        names = [a.name for a in axes]
+        pos = {n: i for i, n in enumerate(names)}
+        # Coordinates are computed once per axis value, not once per job.
+        coord_values = [[_coord(a.name, v) for v in a.values] for a in axes]
+        excludes = [[(pos.get(k, -1), _coord(k, v)) for k, v in ex] for ex in self._excludes]
+        includes = [
+            ([(pos.get(k, -1), v) for k, v in checks], adds) for checks, adds in self._includes
+        ]
+        ranges = [range(len(a.values)) for a in axes]
         for prompt in prompts if prompts is not None else self.manifest.iter_prompts():
+            pid = prompt.id
             for idx in itertools.product(*ranges):
-                values = {a.name: a.values[i] for a, i in zip(self._axes, idx, strict=True)}
-                coords = {n: _coord(n, v) for n, v in values.items()}
-                coords["prompt"] = prompt.id
-                if any(all(coords.get(k) == _coord(k, v) for k, v in ex) for ex in self._excludes):
+                if excludes and any(
+                    all((pid if p < 0 else coord_values[p][idx[p]]) == v for p, v in ex)
+                    for ex in excludes
+                ):
                     continue
-                combo = _Combo(prompt, values, dict(zip(values, idx, strict=True)))
-                for j, (checks, adds) in enumerate(self._includes):
-                    if all(coords.get(k) == v for k, v in checks):
+                values = {n: a.values[i] for n, a, i in zip(names, axes, idx, strict=True)}
+                coords = {"prompt": pid}
+                for n, p, i in zip(names, range(len(names)), idx, strict=True):
+                    coords[n] = coord_values[p][i]
+                combo = _Combo(prompt, values, dict(zip(names, idx, strict=True)), coords=coords)
+                for j, (checks, adds) in enumerate(includes):
+                    if all((pid if p < 0 else coord_values[p][idx[p]]) == v for p, v in checks):
                         matched[j] = True
                         combo.added.update(adds)
                         combo.added_from.update(dict.fromkeys(adds, j))
@@ -153,22 +170,31 @@ class Expander:
     def _job(self, combo: _Combo, index: int) -> Job | None:
         m = self.manifest
         prompt = combo.prompt
-        raw = {**combo.values, **combo.added}
-        context: dict[str, Any] = {**m.vars, **prompt.vars}
-        context.update({k: v for k, v in raw.items() if k not in ("provider", "extra")})
+        raw = combo.values | combo.added if combo.added else combo.values
+        context: dict[str, Any] = self._base_context(prompt)
         params: dict[str, Any] = dict(m.defaults)
-        params.update(prompt.params)
-        params.update({k: v for k, v in raw.items() if k in PARAM_NAMES})
-        ref = _provider_ref(raw.get("provider")) or m.provider
-        coords: dict[str, Any] = {"prompt": prompt.id}
-        coords.update({k: _coord(k, v) for k, v in raw.items()})
-        describe = " ".join(f"{k}={v}" for k, v in coords.items())
-        if ref is None:
+        if prompt.params:
+            params.update(prompt.params)
+        for name, value in raw.items():
+            if name in PARAM_NAMES:
+                params[name] = value
+            if name != "provider" and name != "extra":
+                context[name] = value
+        ref = _provider_ref(raw["provider"]) if "provider" in raw else m.provider
+        if combo.coords is not None:
+            coords = combo.coords
+            for name, value in combo.added.items():
+                coords[name] = _coord(name, value)
+        else:
+            coords = {"prompt": prompt.id}
+            for name, value in raw.items():
+                coords[name] = _coord(name, value)
+        if ref is None:  # only a standalone include can lack one; load() checked the rest
             self._add(
                 self.source.problem(
-                    ("matrix", "include", combo.added_from.get("take", 0)),
+                    ("matrix", "include"),
                     "this combination has no provider",
-                    job=describe,
+                    job=_describe(coords),
                     hint="add `provider:` at the top level",
                 )
             )
@@ -176,49 +202,42 @@ class Expander:
         adapter = providers.get(ref.name)
         context["provider"] = ref.name
         context["prompt"] = {"id": prompt.id}
-        try:
-            params = self._render_params(params, context)
-        except TemplateProblem as exc:
-            self._add(self._located(combo, "image", str(exc), exc.hint, describe))
-            return None
+        if self._templated_params:
+            try:
+                params = self._render_params(params, context)
+            except TemplateProblem as exc:
+                self._add(self._located(combo, "image", str(exc), exc.hint, coords))
+                return None
         resolved = adapter.resolve(params)
         for name, value in resolved.items():
-            context.setdefault(name, value)
-        text = self._render(prompt.template, prompt.where, context, describe, combo)
+            if name not in context:
+                context[name] = value
+        text = self._render(prompt.template, prompt.where, context, coords, combo)
         model = adapter.pick_model(resolved, ref.model)
         params_json = canonical_json(resolved)
         # Keep checking a job whose prompt failed, so one pass reports all its problems.
-        bad = self._violations(adapter, model, resolved, params_json, text, combo, describe)
+        bad = self._violations(adapter, model, resolved, params_json, text, combo, coords)
         if text is None or bad:
             self._render_output(
-                {
-                    **context,
-                    "prompt": {"id": prompt.id, "text": ""},
-                    "key": "",
-                    "index": index,
-                    "ext": "",
-                },
-                describe,
+                context
+                | {"prompt": {"id": prompt.id, "text": ""}, "key": "", "index": index, "ext": ""},
+                coords,
             )
             return None
         price = self._price(adapter, params_json, resolved)
         take = raw.get("take")
-        key = job_key(
+        key = job_key_fast(
             provider=ref.name,
             model=model,
-            params=resolved,
+            params_json=params_json,
             prompt=text,
             take=int(take) if take is not None else None,
         )
-        ext = "png" if resolved.get("type") == "image" else "mp4"
-        out_ctx = {
-            **context,
-            "prompt": {"id": prompt.id, "text": text},
-            "key": key,
-            "index": index,
-            "ext": ext,
-        }
-        output = self._render_output(out_ctx, describe)
+        context["prompt"] = {"id": prompt.id, "text": text}
+        context["key"] = key
+        context["index"] = index
+        context["ext"] = "png" if resolved.get("type") == "image" else "mp4"
+        output = self._render_output(context, coords)
         if output is None:
             return None
         return Job(
@@ -236,6 +255,22 @@ class Expander:
             price_basis=price.basis,
             base_url=ref.base_url,
         )
+
+    def _base_context(self, prompt: PromptSpec) -> dict[str, Any]:
+        """vars + the prompt's own vars: computed once per prompt, copied per job."""
+        if self._context_for is not prompt:
+            self._context_for = prompt
+            self._context = {**self.manifest.vars, **prompt.vars}
+        return dict(self._context)
+
+    def _has_templated_params(self) -> bool:
+        m = self.manifest
+        sources: list[Any] = [m.defaults, *(a.values for a in m.matrix.axes), m.matrix.include]
+        if isinstance(m.prompts, tuple):
+            sources.extend(p.params for p in m.prompts)
+        else:
+            return True  # rows are read lazily; the check per job is cheap enough
+        return "{{" in json.dumps(sources, default=str) or "{%" in json.dumps(sources, default=str)
 
     def _render_params(self, params: dict[str, Any], context: Mapping[str, Any]) -> dict:
         out = dict(params)
@@ -256,7 +291,7 @@ class Expander:
         template: str,
         where: PathKey,
         context: Mapping[str, Any],
-        describe: str,
+        coords: Mapping[str, Any],
         combo: _Combo,
     ) -> str | None:
         tpl = self._compile(template, where, combo.prompt)
@@ -265,17 +300,19 @@ class Expander:
         try:
             return tpl.render(context)
         except TemplateProblem as exc:
-            self._add(self._at_prompt(combo.prompt, str(exc), exc.hint, describe))
+            self._add(self._at_prompt(combo.prompt, str(exc), exc.hint, coords))
             return None
 
-    def _render_output(self, context: Mapping[str, Any], describe: str) -> str | None:
+    def _render_output(self, context: Mapping[str, Any], coords: Mapping[str, Any]) -> str | None:
         if self._output is None:
             return None
         try:
             path = self._output.render(context).strip()
         except TemplateProblem as exc:
             self._add(
-                self.source.problem(("output", "path"), str(exc), hint=exc.hint, job=describe)
+                self.source.problem(
+                    ("output", "path"), str(exc), hint=exc.hint, job=_describe(coords)
+                )
             )
             return None
         normal = posixpath.normpath(path.replace("\\", "/")) if path else ""
@@ -293,8 +330,9 @@ class Expander:
                     f"output path {path!r} escapes the output directory"
                     if path
                     else "the output path renders empty",
-                    job=describe,
-                    hint="make it a relative path inside `output.dir`, without '..' or a leading '/'",
+                    job=_describe(coords),
+                    hint="make it a relative path inside `output.dir`, "
+                    "without '..' or a leading '/'",
                 )
             )
             return None
@@ -310,7 +348,7 @@ class Expander:
         params_json: str,
         prompt: str | None,
         combo: _Combo,
-        describe: str,
+        coords: Mapping[str, Any],
     ) -> bool:
         memo = (adapter.name, model, params_json, prompt)
         found = self._checks.get(memo)
@@ -327,9 +365,9 @@ class Expander:
                 else v.message
             )
             if v.field == "prompt":
-                self._add(self._at_prompt(combo.prompt, message, v.hint, describe))
+                self._add(self._at_prompt(combo.prompt, message, v.hint, coords))
             else:
-                self._add(self._located(combo, v.field, message, v.hint, describe))
+                self._add(self._located(combo, v.field, message, v.hint, coords))
         return bool(found)
 
     def _price(self, adapter: Provider, params_json: str, params: Mapping[str, Any]) -> Price:
@@ -350,12 +388,12 @@ class Expander:
         return tpl
 
     def _compile(
-        self, text: str, where: PathKey, prompt: PromptSpec | None = None
+        self, text: str, where: PathKey, prompt: PromptSpec | None = None, *, memoize: bool = True
     ) -> Template | None:
         if text in self._templates:
             return self._templates[text]
         try:
-            tpl: Template | None = compile_template(text)
+            tpl: Template | None = compile_template(text, memoize=memoize)
         except TemplateProblem as exc:
             tpl = None
             line, column = self.source.locate(where)
@@ -378,13 +416,14 @@ class Expander:
     # --- locating problems ----------------------------------------------------------------------
 
     def _located(
-        self, combo: _Combo, name: str, message: str, hint: str | None, describe: str
+        self, combo: _Combo, name: str, message: str, hint: str | None, coords: Mapping[str, Any]
     ) -> Problem:
         """A problem with parameter `name`, at the place its value came from."""
         prompt = combo.prompt
+        describe = _describe(coords)
         if name in combo.added_from:
             path: PathKey = ("matrix", "include", combo.added_from[name], name)
-        elif name in combo.indexes:
+        elif name in combo.indexes and name in self._axis_names:
             path = ("matrix", name, combo.indexes[name])
         elif name in prompt.params:
             if prompt.file:
@@ -401,8 +440,9 @@ class Expander:
         return self.source.problem(path, message, hint=hint, job=describe)
 
     def _at_prompt(
-        self, prompt: PromptSpec, message: str, hint: str | None, describe: str
+        self, prompt: PromptSpec, message: str, hint: str | None, coords: Mapping[str, Any]
     ) -> Problem:
+        describe = _describe(coords)
         if prompt.file:
             return Problem(
                 message,
@@ -456,7 +496,12 @@ class Expander:
 
 
 def _fingerprint(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    # Python's own 64-bit string hash: stable within a process, which is all that is needed.
+    return hash(text)
+
+
+def _describe(coords: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in coords.items())
 
 
 def _coord(name: str, value: Any) -> Any:

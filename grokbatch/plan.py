@@ -48,7 +48,7 @@ class Plan:
     jobs: int
     totals: dict[str, ProviderTotal]
     listed: list[Job]  # the first LIST_LIMIT + 1 jobs
-    by_axis: dict[str, dict[str, int]]  # axis → value → job count
+    by_axis: dict[str, dict[Any, int]]  # axis → value → job count
     max_usd: float | None
 
     @property
@@ -121,7 +121,7 @@ def make_plan(
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
     listed: list[Job] = []
-    by_axis: dict[str, dict[str, int]] = {}
+    by_axis: dict[str, dict[Any, int]] = {}
     expander = Expander(manifest)
     count = 0
     for job in expander.jobs():
@@ -136,8 +136,10 @@ def make_plan(
         if len(listed) <= LIST_LIMIT:
             listed.append(job)
         for axis, value in job.coords.items():
-            counts = by_axis.setdefault(axis, {})
-            counts[str(value)] = counts.get(str(value), 0) + 1
+            counts = by_axis.get(axis)
+            if counts is None:
+                counts = by_axis[axis] = {}
+            counts[value] = counts.get(value, 0) + 1
     expander.raise_problems()
     for name, limit in limits.items():
         totals.setdefault(name, ProviderTotal(name, providers.get(name).credit_unit, limit=limit))

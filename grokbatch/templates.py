@@ -36,6 +36,7 @@ class Template:
     text: str
     variables: tuple[str, ...]  # top-level names the template reads
     _compiled: Any = field(repr=False)
+    memoize: bool = True  # off for templates whose output differs for every job
     _memo: dict[Any, str] = field(default_factory=dict, repr=False)
     constant: str | None = None  # the output, for templates that read no variable
 
@@ -43,32 +44,42 @@ class Template:
         """Render with context; raises TemplateProblem naming an undefined variable."""
         if self.constant is not None:
             return self.constant
+        # Only the names the template reads are handed to Jinja, in a context it shares
+        # rather than copies: half the cost of a plain render, which matters at 100k jobs.
+        local = {n: context[n] for n in self.variables if n in context}
+        memo_key = None
+        if self.memoize:
+            try:
+                memo_key = tuple(_freeze(local.get(n, _MISSING)) for n in self.variables)
+            except TypeError:
+                memo_key = None
+            else:
+                hit = self._memo.get(memo_key)
+                if hit is not None:
+                    return hit
+        for name in self.variables:
+            if name not in local and name in ENV.globals:
+                local[name] = ENV.globals[name]
         try:
-            memo_key = tuple(_freeze(context.get(name, _MISSING)) for name in self.variables)
-        except TypeError:
-            memo_key = None
-        if memo_key is not None:
-            hit = self._memo.get(memo_key)
-            if hit is not None:
-                return hit
-        try:
-            out: str = self._compiled.render(context)
+            out: str = ENV.concat(  # type: ignore[attr-defined]
+                self._compiled.root_render_func(self._compiled.new_context(local, shared=True))
+            )
         except UndefinedError as exc:
-            missing = [n for n in self.variables if n not in context]
-            names = ", ".join(sorted(context))
+            missing = [n for n in self.variables if n not in local]
+            names = ", ".join(sorted(k for k in context if not k.startswith("_")))
             raise TemplateProblem(
-                f"undefined variable: {exc.message}"
-                if not missing
-                else f"undefined variable {missing[0]!r}",
-                hint=f"define it under `vars:`, as a matrix axis or a CSV column; "
+                f"undefined variable {missing[0]!r}"
+                if missing
+                else f"undefined variable: {exc.message}",
+                hint="define it under `vars:`, as a matrix axis or a CSV column; "
                 f"defined here: {names}",
             ) from None
         except SecurityError as exc:
             raise TemplateProblem(f"not allowed in a template: {exc}") from None
         except TemplateError as exc:
             raise TemplateProblem(f"template error: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateProblem(f"template failed: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            raise TemplateProblem(f"template failed: {exc!r}") from None
         if memo_key is not None and len(self._memo) < 200_000:
             self._memo[memo_key] = out
         return out
@@ -86,7 +97,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def compile_template(text: str) -> Template:
+def compile_template(text: str, *, memoize: bool = True) -> Template:
     """Compile a template; syntax errors raise TemplateProblem with the template line."""
     try:
         ast = ENV.parse(text)
@@ -98,7 +109,7 @@ def compile_template(text: str) -> Template:
             hint="check the {{ }} and {% %} pairs; a literal brace is written {{ '{{' }}",
         ) from None
     variables = tuple(sorted(meta.find_undeclared_variables(ast)))
-    template = Template(text=text, variables=variables, _compiled=compiled)
+    template = Template(text=text, variables=variables, _compiled=compiled, memoize=memoize)
     if not variables:
         template.constant = template.render({})
     return template
