@@ -17,6 +17,7 @@ from . import providers, schema
 from .errors import ManifestError, Problem
 from .jobs import PARAM_NAMES
 from .providers.base import DeclaredPrice
+from .templates import TemplateProblem, compile_template
 from .yamlsource import PathKey, Source, load_yaml, parse_yaml
 
 DEFAULT_OUTPUT_PATH = "{{ prompt.id }}/{{ key[:12] }}.{{ ext }}"
@@ -318,7 +319,15 @@ def _row_prompt(
             value = _coerce_csv(name, value, spec.display, line)
         params[name] = value
     variables = {k: v for k, v in row.items() if k.isidentifier()}
-    prompt_id = str(row.get("id") or f"row{n}")
+    if spec.id_template:
+        try:
+            prompt_id = compile_template(spec.id_template).render({**variables, "row": n})
+        except TemplateProblem as exc:
+            raise ManifestError(
+                [Problem(f"prompts.id: {exc}", file=spec.display, line=line, hint=exc.hint)]
+            ) from None
+    else:
+        prompt_id = str(row.get("id") or f"row{n}")
     return PromptSpec(
         prompt_id,
         spec.template,

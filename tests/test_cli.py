@@ -36,8 +36,9 @@ def test_validate_ok(write_manifest: Callable[..., Path]) -> None:
 
 
 def test_invalid_manifest_exits_2_with_file_and_line(write_manifest: Callable[..., Path]) -> None:
-    path = write_manifest("name: t\nprovider: apiframe\nprompts: [{id: a, template: x}]\n"
-                          "matrix:\n  duration: [7]\n")
+    path = write_manifest(
+        "name: t\nprovider: apiframe\nprompts: [{id: a, template: x}]\nmatrix:\n  duration: [7]\n"
+    )
     for command in ("validate", "plan"):
         result = CliRunner().invoke(main, [command, str(path)])
         assert result.exit_code == 2
@@ -60,4 +61,5 @@ def test_bad_option_value_exits_2(write_manifest: Callable[..., Path]) -> None:
 def test_schema_command_prints_the_shipped_schema() -> None:
     result = CliRunner().invoke(main, ["schema"])
     assert json.loads(result.output) == json.loads(
-        (REPO / "schemas" / "manifest.schema.json").read_text(encoding="utf-8"))
+        (REPO / "schemas" / "manifest.schema.json").read_text(encoding="utf-8")
+    )

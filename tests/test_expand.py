@@ -30,42 +30,63 @@ def coords(text: str) -> list[dict[str, object]]:
 def test_cartesian_product_with_prompts_outermost() -> None:
     got = coords(BASE + "matrix:\n  style: [x, y]\n  duration: [6, 10]\n")
     assert [(c["prompt"], c["style"], c["duration"]) for c in got] == [
-        ("a", "x", 6), ("a", "x", 10), ("a", "y", 6), ("a", "y", 10),
-        ("b", "x", 6), ("b", "x", 10), ("b", "y", 6), ("b", "y", 10),
+        ("a", "x", 6),
+        ("a", "x", 10),
+        ("a", "y", 6),
+        ("a", "y", 10),
+        ("b", "x", 6),
+        ("b", "x", 10),
+        ("b", "y", 6),
+        ("b", "y", 10),
     ]
 
 
 def test_exclude_removes_partial_matches_and_can_name_a_prompt() -> None:
-    got = coords(BASE + "matrix:\n  style: [x, y]\n  duration: [6, 10]\n  exclude:\n"
-                 "    - {style: y, duration: 10}\n    - {prompt: b, style: x}\n")
+    got = coords(
+        BASE + "matrix:\n  style: [x, y]\n  duration: [6, 10]\n  exclude:\n"
+        "    - {style: y, duration: 10}\n    - {prompt: b, style: x}\n"
+    )
     assert [(c["prompt"], c["style"], c["duration"]) for c in got] == [
-        ("a", "x", 6), ("a", "x", 10), ("a", "y", 6), ("b", "y", 6),
+        ("a", "x", 6),
+        ("a", "x", 10),
+        ("a", "y", 6),
+        ("b", "y", 6),
     ]
 
 
 def test_include_extends_matching_combinations_without_overwriting_axes() -> None:
-    got = coords(BASE + "matrix:\n  style: [x, y]\n  duration: [6]\n  include:\n"
-                 "    - {style: x, lens: 35mm}\n")
+    got = coords(
+        BASE + "matrix:\n  style: [x, y]\n  duration: [6]\n  include:\n"
+        "    - {style: x, lens: 35mm}\n"
+    )
     assert [c.get("lens") for c in got] == ["35mm", None, "35mm", None]
 
 
 def test_include_that_matches_nothing_adds_a_combination_per_prompt() -> None:
-    got = coords(BASE + "matrix:\n  style: [x]\n  duration: [6]\n  include:\n"
-                 "    - {style: z, duration: 10}\n")
+    got = coords(
+        BASE + "matrix:\n  style: [x]\n  duration: [6]\n  include:\n"
+        "    - {style: z, duration: 10}\n"
+    )
     assert [(c["prompt"], c["style"], c["duration"]) for c in got] == [
-        ("a", "x", 6), ("b", "x", 6), ("a", "z", 10), ("b", "z", 10),
+        ("a", "x", 6),
+        ("b", "x", 6),
+        ("a", "z", 10),
+        ("b", "z", 10),
     ]
 
 
 def test_include_naming_a_prompt_adds_only_that_prompt() -> None:
-    got = coords(BASE + "matrix:\n  style: [x]\n  duration: [6]\n  include:\n"
-                 "    - {prompt: b, style: z, duration: 10}\n")
+    got = coords(
+        BASE + "matrix:\n  style: [x]\n  duration: [6]\n  include:\n"
+        "    - {prompt: b, style: z, duration: 10}\n"
+    )
     assert [(c["prompt"], c["style"]) for c in got] == [("a", "x"), ("b", "x"), ("b", "z")]
 
 
 def test_include_with_only_new_keys_applies_to_every_combination() -> None:
-    got = coords(BASE + "matrix:\n  style: [x, y]\n  duration: [6]\n  include:\n"
-                 "    - {grade: warm}\n")
+    got = coords(
+        BASE + "matrix:\n  style: [x, y]\n  duration: [6]\n  include:\n    - {grade: warm}\n"
+    )
     assert all(c["grade"] == "warm" for c in got) and len(got) == 4
 
 
@@ -74,7 +95,7 @@ def test_key_ignores_yaml_formatting_order_and_comments() -> None:
     two = loads(
         "# a comment\nprompts:\n  - {template: '{{ style }} {{ duration }}', id: a}\n"
         "  - {id: b, template: 'B {{ style }} {{ duration }}'}\n"
-        "matrix: {duration: [6], style: [\"x\"]}\nprovider: aivideoapi\nname: other\n"
+        'matrix: {duration: [6], style: ["x"]}\nprovider: aivideoapi\nname: other\n'
     )
     assert [j.key for j in expand(one)] == [j.key for j in expand(two)]
 
@@ -92,42 +113,65 @@ def test_key_changes_with_prompt_and_parameters_but_not_output_path() -> None:
 def test_explicit_provider_default_gives_the_same_key_as_none() -> None:
     # AI Video API's default duration is 6: saying so changes nothing that is sent.
     implicit = expand(loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"))
-    explicit = expand(loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"
-                            "defaults: {duration: 6}\n"))
+    explicit = expand(
+        loads(
+            "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"
+            "defaults: {duration: 6}\n"
+        )
+    )
     assert implicit[0].key == explicit[0].key
 
 
 @pytest.mark.parametrize("take", [None, 1, 7])
-@pytest.mark.parametrize("prompt", ["plain", "ünïcode \"quoted\" \\ and\nnewline", ""])
+@pytest.mark.parametrize("prompt", ["plain", 'ünïcode "quoted" \\ and\nnewline', ""])
 def test_fast_key_equals_canonical_key(prompt: str, take: int | None) -> None:
     params = {"duration": 6, "aspect_ratio": "16:9", "reference_images": ["u1", "u2"]}
     for model in (None, "grok-imagine-text-to-video"):
         slow = job_key(provider="aivideoapi", model=model, params=params, prompt=prompt, take=take)
-        fast = job_key_fast(provider="aivideoapi", model=model, params_json=canonical_json(params),
-                            prompt=prompt, take=take)
+        fast = job_key_fast(
+            provider="aivideoapi",
+            model=model,
+            params_json=canonical_json(params),
+            prompt=prompt,
+            take=take,
+        )
         assert slow == fast
 
 
 def test_takes_are_separate_jobs() -> None:
-    jobs = expand(loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"
-                        "matrix: {take: [1, 2, 3]}\noutput: {path: 'a-{{ take }}.mp4'}\n"))
+    jobs = expand(
+        loads(
+            "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"
+            "matrix: {take: [1, 2, 3]}\noutput: {path: 'a-{{ take }}.mp4'}\n"
+        )
+    )
     assert len({j.key for j in jobs}) == 3
 
 
 def test_matrix_axis_sets_parameter_and_variable() -> None:
-    [job] = expand(loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: "
-                         "'{{ aspect_ratio }} {{ mode }}'}]\nmatrix:\n  aspect_ratio: ['9:16']\n"
-                         "  mode: [fun]\n"))
+    [job] = expand(
+        loads(
+            "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: "
+            "'{{ aspect_ratio }} {{ mode }}'}]\nmatrix:\n  aspect_ratio: ['9:16']\n"
+            "  mode: [fun]\n"
+        )
+    )
     assert job.params["aspect_ratio"] == "9:16" and job.params["mode"] == "fun"
     assert job.prompt == "9:16 fun"
 
 
 def test_provider_axis_compares_providers() -> None:
-    jobs = expand(loads("name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
-                        "  provider: [apiframe, {name: aivideoapi, base_url: 'http://h:1'}]\n"
-                        "defaults: {duration: 6}\noutput: {path: '{{ provider }}.mp4'}\n"))
+    jobs = expand(
+        loads(
+            "name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
+            "  provider: [apiframe, {name: aivideoapi, base_url: 'http://h:1'}]\n"
+            "defaults: {duration: 6}\noutput: {path: '{{ provider }}.mp4'}\n"
+        )
+    )
     assert [(j.provider, j.base_url, j.output) for j in jobs] == [
-        ("apiframe", None, "apiframe.mp4"), ("aivideoapi", "http://h:1", "aivideoapi.mp4")]
+        ("apiframe", None, "apiframe.mp4"),
+        ("aivideoapi", "http://h:1", "aivideoapi.mp4"),
+    ]
     assert jobs[0].key != jobs[1].key
 
 
@@ -136,47 +180,77 @@ def test_csv_rows_become_prompts_and_parameter_columns_apply(
 ) -> None:
     write_manifest("x", name="p.csv").write_text(
         "id,thing,image,duration\nmug,a mug,https://e.example/m.jpg,8\nhat,a hat,,\n",
-        encoding="utf-8")
-    path = write_manifest("name: t\nprovider: xai\nprompts: {file: p.csv, template: "
-                          "'Spin {{ thing }}'}\noutput: {path: '{{ prompt.id }}.mp4'}\n")
+        encoding="utf-8",
+    )
+    path = write_manifest(
+        "name: t\nprovider: xai\nprompts: {file: p.csv, template: "
+        "'Spin {{ thing }}'}\noutput: {path: '{{ prompt.id }}.mp4'}\n"
+    )
     mug, hat = expand(load(path))
     assert (mug.prompt_id, mug.prompt, mug.params["image"], mug.params["duration"]) == (
-        "mug", "Spin a mug", "https://e.example/m.jpg", 8)
+        "mug",
+        "Spin a mug",
+        "https://e.example/m.jpg",
+        8,
+    )
     assert "image" not in hat.params
 
 
 def test_jsonl_rows_become_prompts(write_manifest: Callable[..., Path]) -> None:
-    rows = [{"id": "r1", "subject": "a fox"}, {"id": "r2", "subject": "an owl",
-                                                "reference_images": ["https://e.example/o.png"]}]
+    rows = [
+        {"id": "r1", "subject": "a fox"},
+        {"id": "r2", "subject": "an owl", "reference_images": ["https://e.example/o.png"]},
+    ]
     write_manifest("x", name="p.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    path = write_manifest("name: t\nprovider: apiframe\nprompts: {file: p.jsonl, template: "
-                          "'{{ subject }} in snow'}\noutput: {path: '{{ prompt.id }}.mp4'}\n")
+        "\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8"
+    )
+    path = write_manifest(
+        "name: t\nprovider: apiframe\nprompts: {file: p.jsonl, template: "
+        "'{{ subject }} in snow'}\noutput: {path: '{{ prompt.id }}.mp4'}\n"
+    )
     r1, r2 = expand(load(path))
     assert r1.prompt == "a fox in snow" and r2.params["reference_images"] == [
-        "https://e.example/o.png"]
+        "https://e.example/o.png"
+    ]
 
 
 def test_image_parameter_can_be_a_template() -> None:
-    [job] = expand(loads("name: t\nprovider: xai\nvars: {cdn: 'https://cdn.example'}\n"
-                         "prompts: [{id: a, template: x, image: '{{ cdn }}/{{ prompt.id }}.png'}]\n"))
+    [job] = expand(
+        loads(
+            "name: t\nprovider: xai\nvars: {cdn: 'https://cdn.example'}\n"
+            "prompts: [{id: a, template: x, image: '{{ cdn }}/{{ prompt.id }}.png'}]\n"
+        )
+    )
     assert job.params["image"] == "https://cdn.example/a.png"
 
 
 def test_sandbox_refuses_unsafe_template_code() -> None:
-    manifest = loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: "
-                     "\"{{ ''.__class__.__mro__ }}\"}]\n")
+    manifest = loads(
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: "
+        "\"{{ ''.__class__.__mro__ }}\"}]\n"
+    )
     expander = Expander(manifest)
     assert list(expander.jobs()) == []
-    assert any("not allowed" in p.message or "undefined" in p.message
-               for p in expander.problems)
+    assert any("not allowed" in p.message or "undefined" in p.message for p in expander.problems)
 
 
 def test_expansion_streams_without_building_a_list() -> None:
-    manifest = loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ n }}'}]\n"
-                     "matrix:\n  n: [" + ", ".join(str(i) for i in range(2000)) + "]\n"
-                     "output: {path: '{{ n }}.mp4'}\n")
+    manifest = loads(
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ n }}'}]\n"
+        "matrix:\n  n: [" + ", ".join(str(i) for i in range(2000)) + "]\n"
+        "output: {path: '{{ n }}.mp4'}\n"
+    )
     jobs = Expander(manifest).jobs()
     first = next(jobs)
     assert first.index == 0 and first.prompt == "0"
     assert sum(1 for _ in jobs) == 1999
+
+
+def test_prompt_file_id_template(write_manifest: Callable[..., Path]) -> None:
+    write_manifest("x", name="p.csv").write_text("sku,thing\nA1,mug\nB2,hat\n", encoding="utf-8")
+    path = write_manifest(
+        "name: t\nprovider: xai\nprompts: {file: p.csv, template: '{{ thing }}',"
+        " id: '{{ sku | lower }}-{{ row }}'}\n"
+        "output: {path: '{{ prompt.id }}.mp4'}\n"
+    )
+    assert [j.prompt_id for j in expand(load(path))] == ["a1-1", "b2-2"]

@@ -58,9 +58,12 @@ def test_json_output_has_the_documented_keys(write_manifest: Callable[..., Path]
 
 
 def test_usd_totals_where_every_price_is_known() -> None:
-    plan = make_plan(loads(
-        "name: t\nprompts: [{id: a, template: x}]\nmatrix:\n  provider: [aivideoapi, xai]\n"
-        "defaults: {duration: 10, resolution: 720p}\noutput: {path: '{{ provider }}.mp4'}\n"))
+    plan = make_plan(
+        loads(
+            "name: t\nprompts: [{id: a, template: x}]\nmatrix:\n  provider: [aivideoapi, xai]\n"
+            "defaults: {duration: 10, resolution: 720p}\noutput: {path: '{{ provider }}.mp4'}\n"
+        )
+    )
     assert plan.totals["aivideoapi"].credits == 45  # 4.5 credits/s at 720p
     assert plan.totals["aivideoapi"].usd == pytest.approx(45 * 0.005)
     assert plan.totals["xai"].usd == pytest.approx(0.7)  # 0.07 $/s at 720p
@@ -68,23 +71,34 @@ def test_usd_totals_where_every_price_is_known() -> None:
 
 
 def test_unknown_usd_price_makes_the_total_unknown() -> None:
-    plan = make_plan(loads("name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
-                           "  provider: [apiframe, xai]\ndefaults: {duration: 6}\n"
-                           "output: {path: '{{ provider }}.mp4'}\n"))
+    plan = make_plan(
+        loads(
+            "name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
+            "  provider: [apiframe, xai]\ndefaults: {duration: 6}\n"
+            "output: {path: '{{ provider }}.mp4'}\n"
+        )
+    )
     assert plan.totals["apiframe"].usd is None
     assert plan.total_usd is None
     assert "?" in format_plan(plan)
 
 
 def test_declared_and_guessed_prices_are_marked() -> None:
-    guessed = make_plan(loads("name: t\nprovider: aimlapi\nprompts: [{id: a, template: x}]\n"
-                              "defaults: {duration: 10, resolution: 720p}\n"))
+    guessed = make_plan(
+        loads(
+            "name: t\nprovider: aimlapi\nprompts: [{id: a, template: x}]\n"
+            "defaults: {duration: 10, resolution: 720p}\n"
+        )
+    )
     assert guessed.totals["aimlapi"].bases == {"guessed"}
     assert "~ rests on a guessed price" in format_plan(guessed)
-    declared = make_plan(loads(
-        "name: t\nprovider: aimlapi\nprompts: [{id: a, template: x}]\n"
-        "defaults: {duration: 10, resolution: 720p}\n"
-        "prices: {aimlapi: {credits_per_second: {720p: 150000}, usd_per_credit: 0.0000005}}\n"))
+    declared = make_plan(
+        loads(
+            "name: t\nprovider: aimlapi\nprompts: [{id: a, template: x}]\n"
+            "defaults: {duration: 10, resolution: 720p}\n"
+            "prices: {aimlapi: {credits_per_second: {720p: 150000}, usd_per_credit: 0.0000005}}\n"
+        )
+    )
     assert declared.totals["aimlapi"].credits == 1_500_000
     assert declared.totals["aimlapi"].bases == {"declared"}
     assert declared.totals["aimlapi"].usd == pytest.approx(0.75)
@@ -92,25 +106,33 @@ def test_declared_and_guessed_prices_are_marked() -> None:
 
 
 def test_max_usd_is_checked() -> None:
-    plan = make_plan(loads("name: t\nprovider: xai\nprompts: [{id: a, template: '{{ n }}'}]\n"
-                           "matrix: {n: [1, 2, 3]}\ndefaults: {duration: 10, resolution: 720p}\n"
-                           "output: {path: '{{ n }}.mp4'}\nlimits: {max_usd: 2}\n"))
+    plan = make_plan(
+        loads(
+            "name: t\nprovider: xai\nprompts: [{id: a, template: '{{ n }}'}]\n"
+            "matrix: {n: [1, 2, 3]}\ndefaults: {duration: 10, resolution: 720p}\n"
+            "output: {path: '{{ n }}.mp4'}\nlimits: {max_usd: 2}\n"
+        )
+    )
     assert plan.total_usd == pytest.approx(2.1)
     assert plan.over_budget
 
 
 def test_a_bare_budget_is_ambiguous_with_several_providers() -> None:
-    manifest = loads("name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
-                     "  provider: [apiframe, vydra]\ndefaults: {duration: 6}\n"
-                     "output: {path: '{{ provider }}.mp4'}\n")
+    manifest = loads(
+        "name: t\nprompts: [{id: a, template: x}]\nmatrix:\n"
+        "  provider: [apiframe, vydra]\ndefaults: {duration: 6}\n"
+        "output: {path: '{{ provider }}.mp4'}\n"
+    )
     with pytest.raises(InputError, match="PROVIDER=N"):
         make_plan(manifest, max_credits={"*": 10})
 
 
 def test_large_plans_print_a_summary_not_every_job() -> None:
-    manifest = loads("name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ n }}'}]\n"
-                     "matrix: {n: [" + ",".join(map(str, range(100))) + "]}\n"
-                     "output: {path: '{{ n }}.mp4'}\n")
+    manifest = loads(
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ n }}'}]\n"
+        "matrix: {n: [" + ",".join(map(str, range(100))) + "]}\n"
+        "output: {path: '{{ n }}.mp4'}\n"
+    )
     text = format_plan(make_plan(manifest))
     assert "100 jobs" in text
     assert "… 92 more" in text
