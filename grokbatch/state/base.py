@@ -269,3 +269,7 @@ class StateStore(ABC):
 
 class StateConflictError(Exception):
     """A transition found the job in a state it does not start from."""
+
+
+class StateUnavailableError(Exception):
+    """The store could not be reached, or stayed locked by another runner past its timeout."""
