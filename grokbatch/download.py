@@ -1,0 +1,205 @@
+"""Fetch an output to disk so that what is at `dest` is always a whole, checked file.
+
+Invariants:
+
+* `dest` is only ever replaced by `os.replace` of a complete, fsynced temporary file in
+  the same directory, after every check passed; the directory is fsynced after, so the
+  rename survives a crash. A failed or cancelled download leaves `dest` untouched and no
+  temporary file behind.
+* The file's sha256 is computed from the bytes as they are written, never re-read.
+* No credentials: output URLs are signed, and the client handed in must not carry an
+  API key (redirects to a CDN would otherwise leak it). Nothing here adds a header.
+* Error messages name the URL without its query string, where signatures live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from .errors import DownloadError, OutputExpiredError, RateLimitedError, TransientError
+
+_EXPIRED = (403, 404, 410)  # signed URLs answer 403 once expired; stores drop old outputs
+_UNTYPED = ("", "application/octet-stream", "binary/octet-stream")
+_MAGIC_BYTES = 12  # enough for every signature checked below
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """An output on disk, as verified while it was written."""
+
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+
+
+async def download(
+    http: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    kind: str,
+    timeout: float = 300.0,
+    max_bytes: int = 2_000_000_000,
+) -> Downloaded:
+    """Stream url to dest atomically, checking status, type, length and content."""
+    where = _safe_url(url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with anyio.fail_after(timeout):
+                    result = await _fetch(
+                        http, url, out, kind=kind, timeout=timeout, limit=max_bytes
+                    )
+            except TimeoutError as e:
+                raise TransientError(f"download of {where} took over {timeout:g} s") from e
+            except httpx.TransportError as e:
+                raise TransientError(f"download of {where} failed: {e!r}") from e
+            except httpx.HTTPError as e:
+                raise DownloadError(f"download of {where} failed: {e!r}") from e
+            size, digest, content_type = result
+            out.flush()
+            await anyio.to_thread.run_sync(os.fsync, out.fileno())
+        os.replace(tmp, dest)
+        await anyio.to_thread.run_sync(_fsync_dir, dest.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Downloaded(path=dest, size=size, sha256=digest, content_type=content_type)
+
+
+async def _fetch(
+    http: httpx.AsyncClient, url: str, out: BinaryIO, *, kind: str, timeout: float, limit: int
+) -> tuple[int, str, str]:
+    """Stream the body into out; returns (size, sha256, content type) once all checks pass."""
+    where = _safe_url(url)
+    async with http.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+        _check_status(response, where)
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        typed = content_type not in _UNTYPED
+        if typed and not content_type.startswith(f"{kind}/"):
+            raise DownloadError(f"{where}: content type is {content_type}, not {kind}/*")
+        declared = _content_length(response)
+        if declared is not None and declared > limit:
+            raise DownloadError(f"{where}: {declared} bytes is over the {limit} byte limit")
+        sha = hashlib.sha256()
+        size = 0
+        head = b""
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise DownloadError(f"{where}: body is over the {limit} byte limit")
+            if len(head) < _MAGIC_BYTES:
+                head += chunk[:_MAGIC_BYTES]
+            sha.update(chunk)
+            # Plain writes go to the page cache; only the fsync is slow enough for a thread.
+            out.write(chunk)
+        if size == 0:
+            raise DownloadError(f"{where}: empty body")
+        # Content-Length counts bytes on the wire, before any content decoding.
+        encoded = response.headers.get("content-encoding", "identity") != "identity"
+        received = response.num_bytes_downloaded if encoded else size
+        if declared is not None and received != declared:
+            raise DownloadError(
+                f"{where}: received {received} bytes, Content-Length said {declared}"
+            )
+        if not typed and not _magic_matches(head, kind):
+            shown = content_type or "no content type"
+            raise DownloadError(
+                f"{where}: {shown} and the content does not look like a {kind} "
+                f"(starts with {head[:_MAGIC_BYTES]!r})"
+            )
+        return size, sha.hexdigest(), content_type or "application/octet-stream"
+
+
+def verify(path: Path, *, size: int, sha256: str) -> bool:
+    """True when path exists with exactly this size and sha256."""
+    try:
+        if path.stat().st_size != size:
+            return False
+    except FileNotFoundError:
+        return False
+    return sha256_file(path) == sha256
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's contents."""
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _check_status(response: httpx.Response, where: str) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in _EXPIRED:
+        raise OutputExpiredError(f"{where}: HTTP {status}: the output URL has expired or is gone")
+    if status == 429:
+        raise RateLimitedError(
+            f"download of {where} rate limited",
+            status_code=status,
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        raise TransientError(f"download of {where} failed", status_code=status)
+    raise DownloadError(f"{where}: HTTP {status}, expected 200")
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _magic_matches(head: bytes, kind: str) -> bool:
+    if kind == "video":
+        return head[4:8] == b"ftyp"  # MP4 / QuickTime
+    if kind == "image":
+        return (
+            head.startswith(b"\x89PNG\r\n\x1a\n")
+            or head.startswith(b"\xff\xd8\xff")  # JPEG
+            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        )
+    return False
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # never show user:password@
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

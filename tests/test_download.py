@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from grokbatch.download import Downloaded, download, sha256_file, verify
+from grokbatch.errors import DownloadError, OutputExpiredError, RateLimitedError, TransientError
+
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+SIGNED = "https://cdn.example/out/clip.mp4?X-Amz-Signature=secret123"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def client(handler: Handler) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def serve(body: bytes, content_type: str | None = "video/mp4", **headers: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert "authorization" not in request.headers
+        h = dict(headers)
+        if content_type is not None:
+            h["content-type"] = content_type
+        return httpx.Response(200, headers=h, content=body)
+
+    return handler
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.mark.anyio
+async def test_downloads_atomically_with_size_and_hash(tmp_path: Path) -> None:
+    dest = tmp_path / "new" / "dir" / "clip.mp4"
+    async with client(serve(MP4)) as http:
+        got = await download(http, SIGNED, dest, kind="video")
+    assert got == Downloaded(
+        path=dest, size=len(MP4), sha256=hashlib.sha256(MP4).hexdigest(), content_type="video/mp4"
+    )
+    assert dest.read_bytes() == MP4
+    assert leftovers(dest.parent) == ["clip.mp4"]
+    assert verify(dest, size=got.size, sha256=got.sha256)
+    assert not verify(dest, size=got.size + 1, sha256=got.sha256)
+    assert not verify(dest, size=got.size, sha256="0" * 64)
+    assert not verify(tmp_path / "missing", size=1, sha256=got.sha256)
+    assert sha256_file(dest) == got.sha256
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind"),
+    [
+        (MP4, "application/octet-stream", "video"),
+        (MP4, None, "video"),
+        (PNG, None, "image"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, "binary/octet-stream", "image"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "application/octet-stream", "image"),
+        (PNG, "image/png; charset=binary", "image"),
+    ],
+)
+async def test_untyped_bodies_are_accepted_by_their_magic(
+    tmp_path: Path, body: bytes, content_type: str | None, kind: str
+) -> None:
+    async with client(serve(body, content_type)) as http:
+        got = await download(http, SIGNED, tmp_path / "out", kind=kind)
+    assert got.size == len(body)
+
+
+def check_failed(tmp_path: Path, dest: Path) -> None:
+    """The old file is untouched and no temporary file is left."""
+    assert dest.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == [dest.name]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        (serve(b"<html>error</html>", "text/html"), "content type is text/html, not video/*"),
+        (serve(PNG, "image/png"), "content type is image/png"),
+        (serve(PNG, "application/octet-stream"), "does not look like a video"),
+        (serve(b"", "video/mp4"), "empty body"),
+        (serve(MP4, "video/mp4", **{"content-length": "10300"}), "Content-Length said 10300"),
+        (serve(MP4 * 3, "video/mp4"), "over the 20000 byte limit"),
+        (serve(MP4, "video/mp4", **{"content-length": "30000"}), "over the 20000 byte limit"),
+        (lambda r: httpx.Response(400), "HTTP 400, expected 200"),
+    ],
+)
+async def test_failed_checks_leave_dest_untouched(
+    tmp_path: Path, handler: Handler, message: str
+) -> None:
+    dest = tmp_path / "clip.mp4"
+    dest.write_bytes(b"previous")
+    async with client(handler) as http:
+        with pytest.raises(DownloadError, match=message) as info:
+            await download(http, SIGNED, dest, kind="video", max_bytes=20_000)
+    assert "secret123" not in str(info.value)  # signatures stay out of messages
+    check_failed(tmp_path, dest)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [403, 404, 410])
+async def test_expired_urls(tmp_path: Path, status: int) -> None:
+    dest = tmp_path / "clip.mp4"
+    dest.write_bytes(b"previous")
+    async with client(lambda r: httpx.Response(status)) as http:
+        with pytest.raises(OutputExpiredError, match=f"HTTP {status}"):
+            await download(http, SIGNED, dest, kind="video")
+    check_failed(tmp_path, dest)
+
+
+@pytest.mark.anyio
+async def test_transient_failures(tmp_path: Path) -> None:
+    dest = tmp_path / "clip.mp4"
+    dest.write_bytes(b"previous")
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    cases: list[tuple[Handler, type[Exception]]] = [
+        (lambda r: httpx.Response(503), TransientError),
+        (lambda r: httpx.Response(429, headers={"retry-after": "7"}), RateLimitedError),
+        (refused, TransientError),
+    ]
+    for handler, error in cases:
+        async with client(handler) as http:
+            with pytest.raises(error) as info:
+                await download(http, SIGNED, dest, kind="video")
+        assert isinstance(info.value, TransientError) and info.value.request_sent
+        check_failed(tmp_path, dest)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+@pytest.mark.anyio
+async def test_rate_limit_carries_retry_after(tmp_path: Path) -> None:
+    async with client(lambda r: httpx.Response(429, headers={"retry-after": "7"})) as http:
+        with pytest.raises(RateLimitedError) as info:
+            await download(http, SIGNED, tmp_path / "x", kind="video")
+    assert info.value.retry_after == 7
+
+
+# --- a real server on loopback ---------------------------------------------------------
+
+BIG = b"\x00\x00\x00\x20ftypisom" + hashlib.sha256(b"x").digest() * (3 * 2**20 // 32)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/expired"):
+            self.send_response(403)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-type", "video/mp4")
+        self.send_header("content-length", str(len(BIG)))
+        self.end_headers()
+        # /cut: the server dies a third of the way through the body.
+        end = len(BIG) // 3 if self.path.startswith("/cut") else len(BIG)
+        for start in range(0, end, 64 * 1024):
+            self.wfile.write(BIG[start : min(end, start + 64 * 1024)])
+        if end < len(BIG):
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.mark.anyio
+async def test_streams_megabytes_over_loopback(tmp_path: Path, server: str) -> None:
+    dest = tmp_path / "clip.mp4"
+    async with httpx.AsyncClient() as http:
+        got = await download(http, f"{server}/big.mp4?sig=1", dest, kind="video")
+    assert got.size == len(BIG) > 3_000_000
+    assert got.sha256 == hashlib.sha256(BIG).hexdigest() == sha256_file(dest)
+    assert leftovers(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.anyio
+async def test_mid_stream_disconnect_leaves_nothing(tmp_path: Path, server: str) -> None:
+    dest = tmp_path / "clip.mp4"
+    dest.write_bytes(b"previous")
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(TransientError, match="failed"):
+            await download(http, f"{server}/cut.mp4", dest, kind="video")
+        with pytest.raises(OutputExpiredError):
+            await download(http, f"{server}/expired.mp4", dest, kind="video")
+    check_failed(tmp_path, dest)
