@@ -1,0 +1,645 @@
+"""The HTML report: one self-contained static page showing every job of a batch.
+
+Invariants:
+
+* Every string that comes from a manifest or a provider (prompts, coordinates, errors,
+  paths, provider and model names) goes through `html.escape` and lands only in text or in
+  double-quoted attributes; JSON inside <script> has `<`, `>` and `&` escaped, so no value
+  can close the script element or open markup.
+* The page loads nothing from the network: no CDN, no fonts, no remote media. Its
+  Content-Security-Policy says so, and media paths are relative to the report's directory,
+  so the page works from file:// and survives moving the report together with the outputs.
+* Without JavaScript every card is shown; the script only hides, filters and regroups.
+* Nothing here reads the environment: a JobRow holds no secret, and the page holds only
+  what the rows hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .state.base import JobRow, JobState
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
+# Above this many videos, browsers would open a connection per <video> just for metadata;
+# "none" keeps a page of thousands of clips light until one is played.
+PRELOAD_LIMIT = 200
+# Outcomes first, so the totals answer "how did it go" before "what is left".
+_STATE_ORDER = (
+    JobState.DONE,
+    JobState.FAILED,
+    JobState.AMBIGUOUS,
+    JobState.READY,
+    JobState.RUNNING,
+    JobState.SUBMITTING,
+    JobState.PENDING,
+)
+BASIS_MARK = {"published": "", "declared": "*", "guessed": "~"}
+# Hash keys the script reserves; an axis with one of these names is filtered as "coord.NAME".
+_RESERVED_KEYS = frozenset({"state", "q", "group"})
+
+# media-src/img-src allow file: (and 'self', which is file: when opened from disk) so the
+# clips next to the report play; nothing may connect anywhere.
+CSP = (
+    "default-src 'none'; media-src 'self' file: data:; img-src 'self' file: data:; "
+    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def render_report(
+    rows: Iterable[JobRow],
+    *,
+    manifest_name: str,
+    output_dir: Path,
+    report_path: Path,
+    units: Mapping[str, str] = {},
+    generated_at: str | None = None,
+) -> str:
+    """The report page for rows, with media paths relative to report_path's directory."""
+    jobs = list(rows)
+    generated = generated_at or _now()
+    axes = _axes(jobs)
+    videos = sum(1 for j in jobs if j.state is JobState.DONE and not _is_image(j))
+    preload = "none" if videos > PRELOAD_LIMIT else "metadata"
+    base = Path(os.path.abspath(report_path)).parent
+    cards = "\n".join(
+        _card(j, axes=axes, base=base, output_dir=output_dir, preload=preload) for j in jobs
+    )
+    title = f"grokbatch · {manifest_name}"
+    script_data = {
+        "axes": [{"name": a.name, "key": a.key, "attr": a.attr, "values": a.values} for a in axes],
+        "states": [s.value for s in JobState],
+    }
+    return _PAGE.format(
+        csp=escape(CSP),
+        title=escape(title),
+        manifest=escape(manifest_name),
+        generated=escape(generated),
+        count=len(jobs),
+        totals=_totals(jobs, units),
+        controls=_controls(jobs, axes),
+        cards=cards,
+        data=_script_json(script_data),
+        css=_CSS,
+        js=_JS,
+    )
+
+
+def write_report(
+    rows: Iterable[JobRow],
+    *,
+    manifest_name: str,
+    output_dir: Path,
+    report_path: Path,
+    units: Mapping[str, str] = {},
+) -> Path:
+    """Render the report and replace report_path with it atomically; returns report_path."""
+    page = render_report(
+        rows,
+        manifest_name=manifest_name,
+        output_dir=output_dir,
+        report_path=report_path,
+        units=units,
+    )
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    # A reader (or a browser refreshing) sees the old page or the new one, never half of one.
+    fd, tmp = tempfile.mkstemp(
+        dir=report_path.parent, prefix=f".{report_path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, report_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return report_path
+
+
+# --- pieces --------------------------------------------------------------------------------
+
+
+class _Axis:
+    """A filterable dimension: a grid coordinate, or provider/model when not one already."""
+
+    def __init__(self, name: str, index: int, values: list[str], *, coord: bool) -> None:
+        self.name = name
+        self.attr = f"data-a{index}"  # our own attribute name: axis names can be anything
+        self.key = f"coord.{name}" if name in _RESERVED_KEYS else name
+        self.values = values
+        self.coord = coord
+
+    def value(self, job: JobRow) -> str | None:
+        if self.coord:
+            return _text(job.coords[self.name]) if self.name in job.coords else None
+        return job.provider if self.name == "provider" else job.model
+
+
+def _axes(jobs: list[JobRow]) -> list[_Axis]:
+    names: dict[str, None] = {}  # first-seen order: the manifest's own order of axes
+    for job in jobs:
+        names.update(dict.fromkeys(job.coords))
+    found: list[tuple[str, bool, list[Any]]] = [
+        (n, True, [j.coords[n] for j in jobs if n in j.coords]) for n in names
+    ]
+    if "provider" not in names:
+        found.append(("provider", False, [j.provider for j in jobs]))
+    if "model" not in names and any(j.model for j in jobs):
+        found.append(("model", False, [j.model for j in jobs if j.model]))
+    axes = []
+    for i, (name, coord, raw) in enumerate(found):
+        values = {_text(v): v for v in raw}
+        ordered = sorted(values, key=lambda t: _sort_key(values[t]))
+        axes.append(_Axis(name, i, ordered, coord=coord))
+    return axes
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    # Numbers in numeric order (6 before 10), then everything else as text.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, _text(value))
+
+
+def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
+    by_state = {s: 0 for s in JobState}
+    for job in jobs:
+        by_state[job.state] += 1
+    tiles = [f'<div class="tile"><b>{len(jobs)}</b><span>jobs</span></div>']
+    tiles += [
+        f'<div class="tile"><b>{by_state[s]}</b><span class="badge s-{s.value}">{s.value}</span>'
+        "</div>"
+        for s in _STATE_ORDER
+        if by_state[s]
+    ]
+    span, busy = _elapsed(jobs)
+    if span is not None:
+        tiles.append(f'<div class="tile"><b>{_duration(span)}</b><span>elapsed</span></div>')
+    if busy is not None:
+        tiles.append(f'<div class="tile"><b>{_duration(busy)}</b><span>job time</span></div>')
+
+    providers: dict[str, list[JobRow]] = {}
+    for job in jobs:
+        providers.setdefault(job.provider, []).append(job)
+    lines = []
+    for name, pjobs in providers.items():
+        marks = "".join(sorted({BASIS_MARK.get(j.price_basis, "~") for j in pjobs}))
+        reported = [j.charged_credits for j in pjobs if j.charged_credits is not None]
+        est_usd = [j.estimated_usd for j in pjobs if j.estimated_usd is not None]
+        spent_usd = sum(j.spent_usd for j in pjobs)
+        lines.append(
+            "<tr>"
+            f"<th>{escape(name)}</th><td>{len(pjobs)}</td>"
+            f"<td>{_num(sum(j.estimated_credits for j in pjobs))}{marks}</td>"
+            f"<td>{_num(sum(j.spent_credits for j in pjobs))}</td>"
+            f"<td>{_num(sum(j.reserved_credits for j in pjobs))}</td>"
+            f"<td>{_num(sum(reported)) if reported else '–'}"
+            f'<small class="muted"> ({len(reported)} jobs)</small></td>'
+            f"<td>{escape(units.get(name, 'credits'))}</td>"
+            f"<td>{_usd(sum(est_usd)) if est_usd else '–'}</td>"
+            f"<td>{_usd(spent_usd) if spent_usd or est_usd else '–'}</td>"
+            "</tr>"
+        )
+    table = (
+        '<div class="scroll"><table class="money"><thead><tr><th>provider</th><th>jobs</th>'
+        "<th>estimated</th>"
+        '<th title="charged as far as the budget knows: reported charges, else estimates">'
+        "spent</th><th>in flight</th><th>reported by provider</th><th>unit</th>"
+        "<th>USD est.</th><th>USD spent</th></tr></thead><tbody>"
+        + "".join(lines)
+        + "</tbody></table></div>"
+        '<p class="note">* declared price (from the manifest) · ~ guessed price · '
+        "spent = charges the provider reported, else the estimate for jobs that ran</p>"
+    )
+    return f'<div class="tiles">{"".join(tiles)}</div>{table}'
+
+
+def _controls(jobs: list[JobRow], axes: list[_Axis]) -> str:
+    parts = []
+    for axis in axes:
+        options = "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in axis.values)
+        parts.append(
+            f'<label>{escape(axis.name)}<select data-filter="{escape(axis.key)}">'
+            f'<option value="">all</option>{options}</select></label>'
+        )
+    present = [s for s in JobState if any(j.state is s for j in jobs)]
+    options = "".join(f'<option value="{s.value}">{s.value}</option>' for s in present)
+    parts.append(
+        f'<label>state<select data-filter="state"><option value="">all</option>{options}'
+        "</select></label>"
+    )
+    groups = "".join(f'<option value="{escape(a.key)}">{escape(a.name)}</option>' for a in axes)
+    parts.append(
+        '<label>group by<select id="group"><option value="">nothing</option>'
+        f'{groups}<option value="state">state</option></select></label>'
+    )
+    parts.append(
+        '<label class="search">search<input id="q" type="search" '
+        'placeholder="prompt, coordinate, error…"></label>'
+    )
+    parts.append('<span id="shown" class="muted"></span>')
+    return "".join(parts)
+
+
+def _card(job: JobRow, *, axes: list[_Axis], base: Path, output_dir: Path, preload: str) -> str:
+    state = job.state.value
+    attrs = [f'data-state="{state}"', f'data-key="{escape(job.key)}"']
+    for axis in axes:
+        value = axis.value(job)
+        if value is not None:
+            attrs.append(f'{axis.attr}="{escape(value)}"')
+    src = _media_url(output_dir / job.output_path, base)
+    if job.state is JobState.DONE and _is_image(job):
+        media = f'<img src="{src}" alt="{escape(job.prompt_id)}" loading="lazy" decoding="async">'
+    elif job.state is JobState.DONE:
+        media = f'<video controls preload="{preload}" muted loop playsinline src="{src}"></video>'
+    else:
+        detail = f"<small>{escape(job.remote_status)}</small>" if job.remote_status else ""
+        media = f'<div class="placeholder s-{state}"><span>{state}</span>{detail}</div>'
+    prompt = str(job.request.get("prompt", ""))
+    chips = "".join(
+        f'<span class="chip"><i>{escape(str(k))}</i>{escape(_text(v))}</span>'
+        for k, v in job.coords.items()
+    )
+    who = escape(job.provider) + (f" · {escape(job.model)}" if job.model else "")
+    took = _took(job)
+    facts = [
+        f"<dt>credits</dt><dd>est {_num(job.estimated_credits)}"
+        f"{BASIS_MARK.get(job.price_basis, '~')}"
+        + (f" · charged {_num(job.charged_credits)}" if job.charged_credits is not None else "")
+        + (f" · spent {_num(job.spent_credits)}" if job.spent_credits else "")
+        + "</dd>"
+    ]
+    if job.estimated_usd is not None or job.spent_usd:
+        facts.append(
+            f"<dt>USD</dt><dd>est {_usd(job.estimated_usd or 0.0)}"
+            + (f" · spent {_usd(job.spent_usd)}" if job.spent_usd else "")
+            + "</dd>"
+        )
+    if job.remote_status and job.state is not JobState.DONE:
+        facts.append(f"<dt>remote</dt><dd>{escape(job.remote_status)}</dd>")
+    if job.attempts > 1:
+        facts.append(f"<dt>attempts</dt><dd>{job.attempts}</dd>")
+    if job.sha256:
+        facts.append(
+            f'<dt>sha256</dt><dd><code title="{escape(job.sha256)}">{escape(job.sha256[:12])}'
+            "</code>" + (f" · {_bytes(job.size)}" if job.size is not None else "") + "</dd>"
+        )
+    error = ""
+    if job.error or job.error_kind:
+        kind = f"<b>{escape(job.error_kind)}</b> " if job.error_kind else ""
+        error = f'<p class="error">{kind}{escape(job.error or "")}</p>'
+    return (
+        f'<article class="card" {" ".join(attrs)}>'
+        f'<div class="media">{media}</div><div class="body">'
+        f'<div class="head"><span class="badge s-{state}">{state}</span>'
+        f'<span class="who">{who}</span>'
+        + (f'<span class="took" title="submitted → finished">{took}</span>' if took else "")
+        + "</div>"
+        f'<p class="prompt" title="{escape(prompt)}">{escape(prompt)}</p>'
+        f'<div class="chips">{chips}</div>{error}<dl>{"".join(facts)}</dl>'
+        f'<a class="path" href="{src}">{escape(job.output_path)}</a>'
+        "</div></article>"
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _is_image(job: JobRow) -> bool:
+    suffix = Path(job.output_path).suffix.lower()
+    if suffix:
+        return suffix in IMAGE_SUFFIXES
+    params = job.request.get("params")
+    return isinstance(params, Mapping) and params.get("type") == "image"
+
+
+def _media_url(target: Path, base: Path) -> str:
+    """A URL for target relative to the directory base, escaped for an HTML attribute."""
+    try:
+        rel = os.path.relpath(os.path.abspath(target), base)
+    except ValueError:  # another drive on Windows: no relative path exists
+        return escape(Path(os.path.abspath(target)).as_uri())
+    # Quote each segment fully: a space, '#' or '?' would otherwise cut the URL short, and a
+    # ':' in the first segment would read as a scheme.
+    return escape("/".join(quote(part, safe="") for part in rel.split(os.sep)))
+
+
+def _script_json(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False)
+    for char, code in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, code)
+    # U+2028/2029 end a line in older JavaScript parsers.
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return _num(float(value))
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def _bytes(size: int | None) -> str:
+    amount = float(size or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return ""  # pragma: no cover - the loop always returns
+
+
+def _parse(stamp: str | None) -> dt.datetime | None:
+    if not stamp:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _took(job: JobRow) -> str:
+    start, end = _parse(job.submitted_at), _parse(job.finished_at)
+    return _duration((end - start).total_seconds()) if start and end else ""
+
+
+def _elapsed(jobs: list[JobRow]) -> tuple[float | None, float | None]:
+    """Wall-clock span from the first submit to the last finish, and summed job time."""
+    starts = [s for j in jobs if (s := _parse(j.submitted_at))]
+    ends = [e for j in jobs if (e := _parse(j.finished_at))]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    busy = [
+        (e - s).total_seconds()
+        for j in jobs
+        if (s := _parse(j.submitted_at)) and (e := _parse(j.finished_at))
+    ]
+    return span, (sum(busy) if busy else None)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{css}</style></head>
+<body><header><h1>{manifest}</h1>
+<p class="muted">{count} jobs · generated {generated} by grokbatch</p>
+<section id="totals">{totals}</section></header>
+<nav id="controls" hidden>{controls}</nav>
+<main id="groups"><section class="group"><div class="grid">
+{cards}
+</div></section></main>
+<script type="application/json" id="gb-data">{data}</script>
+<script>{js}</script></body></html>
+"""
+
+_CSS = """
+:root{--bg:#f4f5f7;--card:#fff;--ink:#1d2330;--muted:#667085;--line:#e3e6eb;--chip:#eef1f5;
+--accent:#3358d4;color-scheme:light dark}
+@media (prefers-color-scheme:dark){:root{--bg:#14161a;--card:#1e2127;--ink:#e7e9ee;
+--muted:#98a2b3;--line:#2e333b;--chip:#2a2f37;--accent:#8aa4ff}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,
+"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+header{padding:20px 24px 8px}
+h1{margin:0;font-size:22px;font-weight:650}
+.muted{color:var(--muted)}
+.tiles{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
+.tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:8px 14px;
+display:flex;flex-direction:column;align-items:flex-start;gap:2px;min-width:86px}
+.tile b{font-size:20px;font-variant-numeric:tabular-nums}
+.tile span{color:var(--muted);font-size:12px}
+table.money{border-collapse:collapse;background:var(--card);border:1px solid var(--line);
+border-radius:10px;font-variant-numeric:tabular-nums;border-style:hidden;
+box-shadow:0 0 0 1px var(--line)}
+.scroll{overflow-x:auto;max-width:100%;padding:1px}
+.money th,.money td{padding:6px 12px;text-align:right;border-bottom:1px solid var(--line);
+white-space:nowrap}
+.money th:first-child,.money thead th{text-align:left}
+.money thead th{font-size:12px;color:var(--muted);font-weight:600}
+.money tbody tr:last-child>*{border-bottom:0}
+.note{font-size:12px;color:var(--muted);margin:6px 0 0}
+nav{position:sticky;top:0;z-index:2;display:flex;flex-wrap:wrap;gap:10px 16px;
+align-items:flex-end;padding:10px 24px;background:var(--bg);border-bottom:1px solid var(--line)}
+nav label{display:flex;flex-direction:column;font-size:11px;color:var(--muted);gap:2px;
+text-transform:uppercase;letter-spacing:.04em}
+nav select,nav input{font:inherit;font-size:13px;padding:4px 6px;border:1px solid var(--line);
+border-radius:6px;background:var(--card);color:var(--ink);text-transform:none;min-width:90px}
+nav .search input{width:220px}
+#shown{margin-left:auto;font-size:12px}
+main{padding:12px 24px 40px}
+.group>h2{font-size:15px;margin:18px 0 8px;font-weight:600}
+.group>h2 small{color:var(--muted);font-weight:400;margin-left:6px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:14px}
+.row .grid{display:flex;overflow-x:auto;padding-bottom:8px;scroll-snap-type:x proximity}
+.row .card{flex:0 0 300px;scroll-snap-align:start}
+.card{background:var(--card);border:1px solid var(--line);border-radius:12px;overflow:hidden;
+display:flex;flex-direction:column;box-shadow:0 1px 2px rgba(16,24,40,.05)}
+.card[hidden]{display:none}
+.media{position:relative;aspect-ratio:16/9;background:#0d0f12}
+.media video,.media img{display:block;width:100%;height:100%;object-fit:contain}
+.media.broken::after{content:"file missing";position:absolute;inset:0;display:grid;
+place-items:center;color:#f3b1ab;font-size:13px;background:#1b1012}
+.placeholder{position:absolute;inset:0;display:flex;flex-direction:column;gap:4px;
+align-items:center;justify-content:center;font-size:18px;font-weight:650;
+text-transform:uppercase;letter-spacing:.08em;background:var(--chip);color:var(--muted)}
+.placeholder small{font-size:11px;font-weight:400;text-transform:none;letter-spacing:0}
+.placeholder.s-failed{background:#fdecea;color:#b42318}
+.placeholder.s-ambiguous{background:#fff4e0;color:#b54708}
+.placeholder.s-running,.placeholder.s-submitting,.placeholder.s-ready{background:#eaf0ff;
+color:#3358d4}
+.body{padding:10px 12px 12px;display:flex;flex-direction:column;gap:7px;min-width:0}
+.head{display:flex;align-items:center;gap:8px;font-size:12px}
+.who{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.took{margin-left:auto;color:var(--muted);font-variant-numeric:tabular-nums;white-space:nowrap}
+.badge{display:inline-block;border-radius:999px;padding:1px 8px;font-size:11px;font-weight:650;
+text-transform:uppercase;letter-spacing:.04em;background:#e4e7ec;color:#344054}
+.badge.s-done{background:#d1fadf;color:#05603a}
+.badge.s-failed{background:#fee4e2;color:#b42318}
+.badge.s-ambiguous{background:#fef0c7;color:#93370d}
+.badge.s-running{background:#d1e0ff;color:#2d31a6}
+.badge.s-submitting{background:#ebe9fe;color:#5925dc}
+.badge.s-ready{background:#ccfbef;color:#125d56}
+.prompt{margin:0;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;
+overflow:hidden;overflow-wrap:anywhere}
+.chips{display:flex;flex-wrap:wrap;gap:4px}
+.chip{background:var(--chip);border-radius:6px;padding:1px 7px;font-size:12px;
+overflow-wrap:anywhere}
+.chip i{font-style:normal;color:var(--muted);margin-right:4px}
+.error{margin:0;padding:6px 8px;border-radius:6px;background:#fdecea;color:#7a271a;
+font-size:12px;overflow-wrap:anywhere}
+dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:1px 10px;font-size:12px;
+font-variant-numeric:tabular-nums}
+dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.path{font-size:11px;color:var(--muted);overflow-wrap:anywhere;text-decoration:none}
+.path:hover{color:var(--accent);text-decoration:underline}
+@media (max-width:600px){header,main,nav{padding-left:12px;padding-right:12px}
+nav .search input{width:100%}}
+"""
+
+# Filters read #axis=value&state=...&q=...&group=axis from the URL and keep it in step, so a
+# view can be bookmarked; body[data-ready] and data-shown tell a reader (or a test) it ran.
+_JS = """
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("gb-data").textContent);
+  var body = document.body, main = document.getElementById("groups");
+  var cards = Array.prototype.slice.call(document.querySelectorAll("article.card"));
+  var texts = cards.map(function (c) { return c.textContent.toLowerCase(); });
+  var attrOf = {state: "data-state"}, valuesOf = {state: data.states};
+  data.axes.forEach(function (a) { attrOf[a.key] = a.attr; valuesOf[a.key] = a.values; });
+  var selects = Array.prototype.slice.call(document.querySelectorAll("select[data-filter]"));
+  var group = document.getElementById("group"), q = document.getElementById("q");
+  var shownLabel = document.getElementById("shown"), grouped = null;
+
+  function regroup(key) {
+    if (key === grouped) return;
+    grouped = key;
+    main.textContent = "";
+    var sections = [], byValue = {};
+    var values = key ? valuesOf[key].concat([""]) : [""];
+    values.forEach(function (v) {
+      var sec = document.createElement("section"), grid = document.createElement("div");
+      sec.className = key ? "group row" : "group";
+      grid.className = "grid";
+      if (key) {
+        var h = document.createElement("h2"), label = v === "" ? "(none)" : v;
+        h.textContent = key + ": " + label;
+        h.appendChild(document.createElement("small"));
+        sec.appendChild(h);
+      }
+      sec.appendChild(grid);
+      sections.push(sec);
+      byValue[v] = grid;
+    });
+    cards.forEach(function (c) {
+      var v = key ? c.getAttribute(attrOf[key]) || "" : "";
+      (byValue[v] || byValue[""]).appendChild(c);
+    });
+    sections.forEach(function (s) { main.appendChild(s); });
+  }
+
+  function apply(writeHash) {
+    var wanted = [], needle = q.value.trim().toLowerCase(), shown = 0;
+    selects.forEach(function (s) {
+      if (s.value) wanted.push([attrOf[s.getAttribute("data-filter")], s.value]);
+    });
+    regroup(group.value);
+    cards.forEach(function (c, i) {
+      var ok = !needle || texts[i].indexOf(needle) >= 0;
+      for (var k = 0; ok && k < wanted.length; k++) {
+        ok = c.getAttribute(wanted[k][0]) === wanted[k][1];
+      }
+      c.hidden = !ok;
+      if (ok) shown++;
+    });
+    Array.prototype.forEach.call(main.children, function (sec) {
+      var n = sec.querySelectorAll("article.card:not([hidden])").length;
+      var total = sec.querySelectorAll("article.card").length;
+      sec.hidden = total === 0 || (n === 0 && grouped !== "");
+      var small = sec.querySelector("h2 small");
+      if (small) small.textContent = n + " of " + total;
+    });
+    shownLabel.textContent = shown + " of " + cards.length + " shown";
+    body.setAttribute("data-shown", String(shown));
+    if (writeHash) {
+      var p = new URLSearchParams();
+      selects.forEach(function (s) {
+        if (s.value) p.set(s.getAttribute("data-filter"), s.value);
+      });
+      if (needle) p.set("q", q.value.trim());
+      if (group.value) p.set("group", group.value);
+      try { history.replaceState(null, "", "#" + p.toString()); } catch (e) { /* file:// */ }
+    }
+  }
+
+  function setSelect(s, v) {
+    for (var i = 0; i < s.options.length; i++) {
+      if (s.options[i].value === v) { s.value = v; return; }
+    }
+  }
+
+  function readHash() {
+    var p = new URLSearchParams(location.hash.replace(/^#/, ""));
+    selects.forEach(function (s) { setSelect(s, p.get(s.getAttribute("data-filter")) || ""); });
+    setSelect(group, p.get("group") || "");
+    q.value = p.get("q") || "";
+  }
+
+  function media() {
+    var ok = 0, bad = 0;
+    document.querySelectorAll(".media img, .media video").forEach(function (m) {
+      var broken = m.tagName === "IMG" ? m.complete && m.naturalWidth === 0
+        : m.error !== null || m.networkState === 3;
+      var loaded = m.tagName === "IMG" ? m.complete && m.naturalWidth > 0 : m.readyState > 0;
+      m.parentNode.classList.toggle("broken", broken);
+      if (broken) bad++;
+      if (loaded) ok++;
+    });
+    body.setAttribute("data-media-loaded", String(ok));
+    body.setAttribute("data-media-broken", String(bad));
+  }
+
+  document.getElementById("controls").hidden = false;
+  selects.concat([group]).forEach(function (s) {
+    s.addEventListener("change", function () { apply(true); });
+  });
+  q.addEventListener("input", function () { apply(true); });
+  window.addEventListener("hashchange", function () { readHash(); apply(false); });
+  // Media events do not bubble, so listen in the capture phase; batch them so thousands of
+  // lazy images loading do not rescan the page once each.
+  var pending = 0;
+  ["load", "loadedmetadata", "error"].forEach(function (type) {
+    document.addEventListener(type, function () {
+      if (!pending) pending = setTimeout(function () { pending = 0; media(); }, 50);
+    }, true);
+  });
+  readHash();
+  apply(false);
+  media();
+  body.setAttribute("data-ready", "1");
+})();
+"""
