@@ -211,6 +211,7 @@ def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
             f"<td>{_usd(spent_usd) if spent_usd or est_usd else '–'}</td>"
             "</tr>"
         )
+    guessed = any(BASIS_MARK.get(j.price_basis, "~") for j in jobs)
     table = (
         '<div class="scroll"><table class="money"><thead><tr><th>provider</th><th>jobs</th>'
         "<th>estimated</th>"
@@ -219,8 +220,9 @@ def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
         "<th>USD est.</th><th>USD spent</th></tr></thead><tbody>"
         + "".join(lines)
         + "</tbody></table></div>"
-        '<p class="note">* declared price (from the manifest) · ~ guessed price · '
-        "spent = charges the provider reported, else the estimate for jobs that ran</p>"
+        '<p class="note">'
+        + ("* declared price (from the manifest) · ~ guessed price · " if guessed else "")
+        + "spent = charges the provider reported, else the estimate for jobs that ran</p>"
     )
     return f'<div class="tiles">{"".join(tiles)}</div>{table}'
 
@@ -517,6 +519,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .path{font-size:11px;color:var(--muted);overflow-wrap:anywhere;text-decoration:none}
 .path:hover{color:var(--accent);text-decoration:underline}
 @media (max-width:600px){header,main,nav{padding-left:12px;padding-right:12px}
+nav{position:static}
 nav .search input{width:100%}}
 """
 
