@@ -241,7 +241,7 @@ def test_reserved_axis_names_do_not_clash(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["prompt", "coords", "error", "provider", "path"])
 def test_hostile_strings_are_escaped(tmp_path: Path, where: str) -> None:
-    overrides: dict[str, Any] = {
+    cases: dict[str, dict[str, Any]] = {
         "prompt": {"prompt": HOSTILE},
         "coords": {"coords": {HOSTILE: HOSTILE, "style": HOSTILE}},
         "error": {
@@ -252,7 +252,8 @@ def test_hostile_strings_are_escaped(tmp_path: Path, where: str) -> None:
         },
         "provider": {"provider": HOSTILE, "model": HOSTILE},
         "path": {"output_path": HOSTILE + ".png", "key": HOSTILE, "sha256": HOSTILE},
-    }[where]
+    }
+    overrides = cases[where]
     html = render_report(
         [make_row(**overrides)],
         manifest_name=HOSTILE,

@@ -125,7 +125,9 @@ def report(tmp_path: Path) -> tuple[Path, list[JobRow]]:
     return path, rows
 
 
-def test_media_load_and_hash_filters_apply(report: tuple[Path, list[JobRow]], tmp_path: Path):
+def test_media_load_and_hash_filters_apply(
+    report: tuple[Path, list[JobRow]], tmp_path: Path
+) -> None:
     path, rows = report
     done = sum(1 for r in rows if r.state is JobState.DONE)
 
