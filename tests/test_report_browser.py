@@ -70,9 +70,11 @@ class Dom(HTMLParser):
         super().__init__()
         self.body: dict[str, str | None] = {}
         self.cards: list[dict[str, str | None]] = []
+        self.tags: list[tuple[str, set[str]]] = []
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {name for name, _ in attrs}))
         if tag == "body":
             self.body = dict(attrs)
         elif tag == "article":
@@ -153,8 +155,15 @@ def test_media_load_and_hash_filters_apply(
         ).stdout
     )
     assert [c["data-key"] for c in both.cards if "hidden" not in c] == ["failed"]
-    # The hostile prompt stayed text: no element the page did not make itself.
-    assert "onerror" not in {k for c in both.cards for k in c}
+    # Even after the script moved the cards around, the hostile strings stayed text: no
+    # script or handler the page did not make itself.
+    assert [t for t, _ in both.tags].count("script") == 2
+    assert not [(t, a) for t, names in both.tags for a in names if a.startswith("on")]
+
+    search = Dom(
+        run_chromium(path.as_uri() + "#q=PASTEL%20look", tmp_path / "p4", "--dump-dom").stdout
+    )
+    assert [c["data-key"] for c in search.cards if "hidden" not in c] == ["k2", "k3"]
 
 
 def test_screenshot_renders(report: tuple[Path, list[JobRow]], tmp_path: Path) -> None:
