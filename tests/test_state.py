@@ -305,3 +305,41 @@ def assert_usage_matches_jobs(store: SQLiteStore) -> None:
     for provider, usage in store.usage(M).items():
         assert round(sums[provider]["s"], 6) == usage.spent_credits
         assert round(sums[provider]["r"], 6) == usage.reserved_credits
+
+
+def test_reopen_turns_a_done_job_back_to_ready_without_charging(tmp_path: Path) -> None:
+    from grokbatch.state import open_store
+    from grokbatch.state.base import JobRecord, JobState, Limits
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        run = store.start_run(manifest="m", manifest_path="m.yaml", options={})
+        store.add_jobs(
+            "m",
+            [
+                JobRecord(
+                    "k",
+                    "apiframe",
+                    None,
+                    "p",
+                    {"prompt": "p"},
+                    {"prompt": "x"},
+                    "a.mp4",
+                    10.0,
+                    None,
+                    "published",
+                )
+            ],
+            run_id=run,
+        )
+        assert store.reserve("m", "k", run_id=run, credits=10.0, usd=None, limits=Limits())
+        store.mark_submitted("m", "k", run_id=run, remote_id="r1", charged=None)
+        store.mark_ready("m", "k", run_id=run, charged_credits=10.0, charged_usd=None)
+        store.mark_done("m", "k", run_id=run, output_path="a.mp4", size=3, sha256="ab")
+        store.reopen("m", "k", run_id=run, reason="file missing")
+        row = store.get("m", "k")
+        assert row is not None
+        assert (row.state, row.remote_id, row.sha256) == (JobState.READY, "r1", None)
+        assert store.usage("m")["apiframe"].spent_credits == 10.0
+    finally:
+        store.close()

@@ -239,6 +239,13 @@ class StateStore(ABC):
         (reported, or the estimate) is spent."""
 
     @abstractmethod
+    def reopen(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
+        """DONE → READY: the output file is gone or changed; fetch it again, at no charge.
+
+        The job keeps its remote id and its spent credits: it was paid for once.
+        """
+
+    @abstractmethod
     def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
         """FAILED or AMBIGUOUS → PENDING, for --retry-failed and --resubmit-ambiguous.
 

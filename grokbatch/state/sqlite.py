@@ -561,6 +561,24 @@ class SQLiteStore(StateStore):
                 },
             )
 
+    def reopen(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
+        with self._tx() as conn:
+            self._transition(
+                conn,
+                manifest,
+                key,
+                allowed=[JobState.DONE],
+                changes={
+                    "state": JobState.READY.value,
+                    "size": None,
+                    "sha256": None,
+                    "finished_at": None,
+                },
+                run_id=run_id,
+                kind="reopened",
+                detail={"reason": reason},
+            )
+
     def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
         allowed = (JobState.FAILED, JobState.AMBIGUOUS)
         with self._tx() as conn:

@@ -1,0 +1,62 @@
+"""What a run does with each job, given what the state database remembers of it.
+
+This table is the resume contract (the README's "Resume" section describes it):
+
+| stored state          | action                                                          |
+|-----------------------|-----------------------------------------------------------------|
+| none, PENDING         | submit (reserving its credits first)                            |
+| SUBMITTING            | idempotent provider: resend with the same key (safe);           |
+|                       | otherwise: mark AMBIGUOUS and report (it may have been paid)    |
+| RUNNING               | re-attach: poll its remote id                                   |
+| READY                 | poll once for a fresh URL, download                             |
+| DONE, file verified   | skip                                                            |
+| DONE, file gone/bad   | reopen (no charge), poll for a URL, download again              |
+| FAILED                | skip; with --retry-failed: reset and submit (paid again)        |
+| AMBIGUOUS             | skip and report; with --resubmit-ambiguous: reset and submit    |
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from .state.base import JobRow, JobState
+
+
+class Action(enum.Enum):
+    SUBMIT = "submit"
+    RESEND = "resend"  # SUBMITTING at an idempotent provider: send again, same key
+    MARK_AMBIGUOUS = "mark_ambiguous"
+    ATTACH = "attach"  # RUNNING: poll
+    FETCH = "fetch"  # READY: poll for a URL, download
+    REFETCH = "refetch"  # DONE but the file is gone: reopen, then FETCH
+    RETRY = "retry"  # FAILED + --retry-failed: reset, submit
+    RESUBMIT = "resubmit"  # AMBIGUOUS + --resubmit-ambiguous: reset, submit
+    SKIP_DONE = "skip_done"
+    SKIP_FAILED = "skip_failed"
+    SKIP_AMBIGUOUS = "skip_ambiguous"
+
+
+def decide(
+    row: JobRow | None,
+    *,
+    idempotent: bool,
+    retry_failed: bool,
+    resubmit_ambiguous: bool,
+    output_ok: Callable[[JobRow], bool],
+) -> Action:
+    """The action for one job at the start of a run."""
+    if row is None or row.state is JobState.PENDING:
+        return Action.SUBMIT
+    state = row.state
+    if state is JobState.SUBMITTING:
+        return Action.RESEND if idempotent else Action.MARK_AMBIGUOUS
+    if state is JobState.RUNNING:
+        return Action.ATTACH
+    if state is JobState.READY:
+        return Action.FETCH
+    if state is JobState.DONE:
+        return Action.SKIP_DONE if output_ok(row) else Action.REFETCH
+    if state is JobState.FAILED:
+        return Action.RETRY if retry_failed else Action.SKIP_FAILED
+    return Action.RESUBMIT if resubmit_ambiguous else Action.SKIP_AMBIGUOUS
