@@ -30,7 +30,8 @@ matrix:
   duration: [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
   resolution: ["480p", "720p"]
 output:
-  path: "{{{{ prompt.id }}}}/{{{{ style }}}}/{{{{ time }}}}-{{{{ aspect_ratio | replace(':', 'x') }}}}-{{{{ duration }}}}s-{{{{ resolution }}}}.mp4"
+  path: "{{{{ prompt.id }}}}/{{{{ style }}}}/{{{{ time }}}}-\
+{{{{ aspect_ratio | replace(':', 'x') }}}}-{{{{ duration }}}}s-{{{{ resolution }}}}.mp4"
 """
 
 

@@ -89,6 +89,8 @@ def parse_yaml(text: str, *, file: str) -> Source:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "end of stream" in str(exc.problem):
+            mark = exc.context_mark  # an unclosed quote or bracket: point at where it opened
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         raise ManifestError(

@@ -236,7 +236,7 @@ BROKEN = [
     ),
     pytest.param(
         "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\nmatrix:\n  s: [a, b]\n",
-        4,
+        5,
         "identical request",
         "take",
         id="duplicate-request",

@@ -79,6 +79,7 @@ class Polled:
     moderated: bool = False
     progress: float | None = None  # 0..100 when the provider reports it
     refunded: bool = False  # the provider gives back the credits of a failed job
+    recognised: bool = True  # False: a status name this adapter does not know (kept running)
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,20 @@ class Provider(ABC):
         """Everything this provider would reject, before anything is sent."""
 
     @abstractmethod
+    def list_price(self, params: Mapping[str, Any]) -> Price:
+        """The cost of one job by the provider's own price list (or a guess, marked so)."""
+
     def price(self, params: Mapping[str, Any], declared: DeclaredPrice | None = None) -> Price:
-        """The estimated cost of one job."""
+        """The estimated cost of one job: the manifest's declared price wins over the list."""
+        from .pricing import declared_price, usd
+
+        own = declared_price(params, declared, self.usd_per_credit)
+        if own is not None:
+            return own
+        listed = self.list_price(params)
+        if declared is not None and declared.usd_per_credit is not None:
+            return Price(listed.credits, usd(listed.credits, declared.usd_per_credit), "declared")
+        return listed
 
     # --- the wire ---------------------------------------------------------------------------
 
@@ -184,11 +197,11 @@ class Provider(ABC):
         if isinstance(body, dict):
             err = body.get("error")
             if isinstance(err, dict):
-                return str(err.get("message") or err), _opt_str(err.get("code") or err.get("type"))
+                return str(err.get("message") or err), opt_str(err.get("code") or err.get("type"))
             if isinstance(err, str):
-                return err, _opt_str(body.get("code"))
+                return err, opt_str(body.get("code"))
             if isinstance(body.get("message"), str):
-                return body["message"], _opt_str(body.get("code"))
+                return body["message"], opt_str(body.get("code"))
         return (response.text or f"HTTP {response.status_code}")[:500], None
 
     def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:
@@ -207,8 +220,8 @@ class Provider(ABC):
             body = response.body if isinstance(response.body, dict) else {}
             return InsufficientCreditsError(
                 message,
-                required=_opt_float(body.get("creditsRequired")),
-                available=_opt_float(body.get("creditsAvailable", body.get("creditsRemaining"))),
+                required=opt_float(body.get("creditsRequired")),
+                available=opt_float(body.get("creditsAvailable", body.get("creditsRemaining"))),
                 **kw,
             )
         if status == 429:
@@ -238,15 +251,97 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _opt_str(value: Any) -> str | None:
+def opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _opt_float(value: Any) -> float | None:
+def opt_float(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def classify(status: Any, table: Mapping[str, RemoteState]) -> tuple[RemoteState, bool]:
+    """A provider's status name → (state, recognised); unknown names count as running."""
+    state = table.get(str(status).lower())
+    return (state, True) if state is not None else (RemoteState.RUNNING, False)
+
+
+def message_of(error: Any) -> str | None:
+    """An error given as a string, or as an object with a message, as text."""
+    if error is None or error == "":
+        return None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("error") or error.get("code") or error)
+    return str(error)
+
+
+def code_of(error: Any) -> str | None:
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("name") or error.get("type")
+        return None if code is None else str(code)
+    return None
+
+
+MODERATION_WORDS = ("moderat", "content policy", "nsfw", "safety", "violat", "inappropriate")
+
+
+def looks_moderated(*texts: str | None) -> bool:
+    """Whether a failure reads as a content-moderation refusal."""
+    joined = " ".join(t for t in texts if t).lower()
+    return any(word in joined for word in MODERATION_WORDS)
+
+
+def make_polled(
+    status: Any,
+    table: Mapping[str, RemoteState],
+    *,
+    urls: Any = (),
+    error: Any = None,
+    charged: Any = None,
+    usd: Any = None,
+    progress: Any = None,
+    refunds_failures: bool = False,
+    moderated: bool = False,
+) -> Polled:
+    """A Polled from a provider's raw fields, with the rules every adapter shares.
+
+    Unknown status names count as running (and are flagged); a "success" without any output
+    URL is a failure; a failure whose message reads as moderation is marked moderated.
+    """
+    name = str(status)
+    state, known = classify(name, table)
+    found = tuple(u for u in _urls(urls) if u)
+    message, code = message_of(error), code_of(error)
+    if state is RemoteState.SUCCEEDED and not found:
+        state = RemoteState.FAILED
+        message = message or f"the provider reports {name} but gives no output URL"
+    failed = state is RemoteState.FAILED
+    return Polled(
+        state=state,
+        status=name,
+        output_urls=found if state is RemoteState.SUCCEEDED else (),
+        charged=opt_float(charged),
+        usd=opt_float(usd),
+        error=message if failed else None,
+        error_code=code if failed else None,
+        moderated=failed and (moderated or looks_moderated(message, code)),
+        progress=opt_float(progress),
+        refunded=failed and refunds_failures,
+        recognised=known,
+    )
+
+
+def _urls(value: Any) -> list[str]:
+    """Every URL in a string, a list, or an object holding them (APIFrame's `result`)."""
+    if isinstance(value, str):
+        return [value] if value.startswith(("http://", "https://")) else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _urls(v)]
+    if isinstance(value, (list, tuple)):
+        return [u for v in value for u in _urls(v)]
+    return []
 
 
 def require(body: Any, *path: str) -> Any:

@@ -1,0 +1,131 @@
+"""APIFrame: X-API-Key, a params block per model, and idempotency keys.
+
+Submit `POST /v2/videos/generate` with `{model: "grok-imagine-video", prompt,
+grokImagineVideoParams: {duration, aspect_ratio, reference_images}}` and an
+`Idempotency-Key` header → 202 `{jobId, status: "QUEUED"}`; poll `GET /v2/jobs/{id}` →
+`{id, status, progress, result, error, creditCost, expired}`. The job's key is the
+idempotency key: a submit whose answer was lost is resent safely, and APIFrame returns the
+job it already made instead of charging twice. Resolution is fixed at 720p.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..jobs import ASPECT_RATIOS, Job
+from . import checks
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Polled,
+    Price,
+    Provider,
+    RemoteState,
+    Submitted,
+    Violation,
+    make_polled,
+    require,
+)
+
+MODEL = "grok-imagine-video"
+PRICES = {6: 10.0, 10: 15.0, 15: 25.0}
+STATUSES = {
+    "queued": RemoteState.QUEUED,
+    "processing": RemoteState.RUNNING,
+    "completed": RemoteState.SUCCEEDED,
+    "failed": RemoteState.FAILED,
+    "cancelled": RemoteState.FAILED,
+}
+
+
+class ApiFrame(Provider):
+    name = "apiframe"
+    title = "APIFrame"
+    key_env = "APIFRAME_API_KEY"
+    default_base_url = "https://api.apiframe.ai"
+    idempotent_submit = True
+    max_prompt_chars = 5000
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "duration": 6,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+    }
+    extra: ClassVar[Mapping[str, type]] = {"webhookUrl": str, "webhookEvents": list}
+
+    def check(
+        self, *, prompt: str, params: Mapping[str, Any], model: str | None
+    ) -> list[Violation]:
+        found = [
+            *checks.video_only(params),
+            *checks.prompt_length(prompt, self.max_prompt_chars),
+            *checks.one_of(params, "aspect_ratio", ASPECT_RATIOS),
+            *checks.one_of(params, "resolution", ("720p",)),
+            *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),
+            *checks.unsupported(
+                params, ("image",), "it has no image-to-video; give the image in reference_images"
+            ),
+            *checks.image_count(params),
+            *checks.extra_fields(params, self.extra),
+        ]
+        if params.get("duration") not in PRICES:
+            found.append(
+                Violation(
+                    "duration",
+                    f"does not accept duration {params.get('duration')} (only 6, 10 or 15 s)",
+                    "use 6, 10 or 15",
+                )
+            )
+        return found
+
+    def list_price(self, params: Mapping[str, Any]) -> Price:
+        return Price(PRICES[int(params["duration"])], None, "published")
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"X-API-Key": api_key}
+
+    def submit_request(self, job: Job) -> HttpRequest:
+        p = job.params
+        block: dict[str, Any] = {"duration": p["duration"], "aspect_ratio": p["aspect_ratio"]}
+        if p.get("reference_images"):
+            block["reference_images"] = list(p["reference_images"])
+        body: dict[str, Any] = {"model": MODEL, "prompt": job.prompt}
+        body["grokImagineVideoParams"] = block
+        body.update(p.get("extra") or {})
+        # The job key: the same job always sends the same key (sha256 hex, 64 chars ≤ 255).
+        return HttpRequest(
+            "POST", "/v2/videos/generate", json=body, headers={"Idempotency-Key": job.key}
+        )
+
+    def parse_submit(self, response: HttpResponse) -> Submitted:
+        return Submitted(str(require(response.body, "jobId")))
+
+    def poll_request(self, remote_id: str) -> HttpRequest:
+        return HttpRequest("GET", f"/v2/jobs/{remote_id}")
+
+    def parse_poll(self, response: HttpResponse) -> Polled:
+        body = response.body
+        error = body.get("error")
+        if body.get("expired") and str(body.get("status")).upper() == "COMPLETED":
+            error = error or "the outputs were purged (APIFrame keeps them 24 h)"
+            return make_polled("EXPIRED", {"expired": RemoteState.FAILED}, error=error)
+        return make_polled(
+            require(body, "status"),
+            STATUSES,
+            urls=body.get("result"),
+            error=error,
+            charged=body.get("creditCost"),
+            progress=body.get("progress"),
+            refunds_failures=True,
+        )
+
+    def error_details(self, response: HttpResponse) -> tuple[str, str | None]:
+        message, code = super().error_details(response)
+        details = response.body.get("details") if isinstance(response.body, dict) else None
+        if isinstance(details, dict) and details:
+            fields = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in details.items())
+            message = f"{message} ({fields})"
+        return message, code
+
+
+ADAPTER = ApiFrame()
