@@ -141,10 +141,10 @@ class Expander:
                         combo.added.update(adds)
                         combo.added_from.update(dict.fromkeys(adds, j))
                 yield combo
-        for j, (checks, adds) in enumerate(self._includes):
+        for j, (wants, adds) in enumerate(self._includes):
             if matched[j]:
                 continue
-            wanted = dict(checks).get("prompt")
+            wanted = dict(wants).get("prompt")
             hits = [p for p in prompts or () if wanted is None or p.id == wanted]
             if not hits:
                 self._add(
@@ -155,10 +155,12 @@ class Expander:
                     )
                 )
             for prompt in hits:
-                entry = {k: v for k, v in checks if k != "prompt"} | adds
+                entry = {k: v for k, v in wants if k != "prompt"} | adds
                 yield _Combo(prompt, {}, {}, entry, dict.fromkeys(entry, j))
 
-    def _split_include(self, entry: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], dict]:
+    def _split_include(
+        self, entry: Mapping[str, Any]
+    ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
         checks = [
             (k, _coord(k, v)) for k, v in entry.items() if k in self._axis_names or k == "prompt"
         ]
@@ -272,7 +274,9 @@ class Expander:
             return True  # rows are read lazily; the check per job is cheap enough
         return "{{" in json.dumps(sources, default=str) or "{%" in json.dumps(sources, default=str)
 
-    def _render_params(self, params: dict[str, Any], context: Mapping[str, Any]) -> dict:
+    def _render_params(
+        self, params: dict[str, Any], context: Mapping[str, Any]
+    ) -> dict[str, Any]:
         out = dict(params)
         for name in ("image", "reference_images"):
             value = out.get(name)
@@ -350,14 +354,18 @@ class Expander:
         combo: _Combo,
         coords: Mapping[str, Any],
     ) -> bool:
-        memo = (adapter.name, model, params_json, prompt)
+        # Parameter rules are memoised per distinct request shape; prompt rules are cheap
+        # and depend on each rendered prompt (a failed template's text cannot be judged).
+        memo = (adapter.name, model, params_json)
         found = self._checks.get(memo)
         if found is None:
-            found = adapter.check(prompt=prompt or "", params=params, model=model)
-            if prompt is None:  # the template failed: its text cannot be judged
-                found = [v for v in found if v.field != "prompt"]
+            found = adapter.check_params(params, model)
             if len(self._checks) < 100_000:
                 self._checks[memo] = found
+        if prompt is not None:
+            own = adapter.check_prompt(prompt, params, model)
+            if own:
+                found = own + found
         for v in found:
             message = (
                 f"{adapter.title} {v.message}"

@@ -64,12 +64,15 @@ def best_detail(error: ValidationError) -> ValidationError:
 
 def _explain(error: ValidationError, source: Source) -> Problem:
     path = list(error.absolute_path)
-    validator = error.validator
-    value = error.instance
+    # jsonschema's stubs type these as possibly unset; a raised error always has them.
+    validator: Any = error.validator
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
     hint: str | None = None
     message = error.message
     if validator == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
         names = ", ".join(repr(k) for k in extra)
         message = f"unknown key{'s' if len(extra) > 1 else ''} {names}"
@@ -78,30 +81,29 @@ def _explain(error: ValidationError, source: Source) -> Problem:
             close = difflib.get_close_matches(str(extra[0]), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
     elif validator == "enum":
-        options = ", ".join(json.dumps(o) for o in error.validator_value)
+        options = ", ".join(json.dumps(o) for o in expected)
         message = f"{json.dumps(value)} is not allowed"
         hint = f"use one of: {options}"
-        close = difflib.get_close_matches(str(value), [str(o) for o in error.validator_value], 1)
+        close = difflib.get_close_matches(str(value), [str(o) for o in expected], 1)
         if close:
             hint += f" (did you mean {close[0]!r}?)"
         if isinstance(value, int) and not isinstance(value, bool):
-            ratio = _sexagesimal_ratio(value, error.validator_value)
+            ratio = _sexagesimal_ratio(value, expected)
             if ratio:
                 message = f"{value} is not allowed (YAML reads an unquoted {ratio} as {value})"
                 hint = f'quote it: "{ratio}"'
     elif validator == "required":
-        missing = [k for k in error.validator_value if k not in value]
+        missing = [k for k in expected if k not in value]
         message = f"missing required key {missing[0]!r}" if missing else message
         hint = f"add `{missing[0]}:`" if missing else None
     elif validator == "type":
-        expected = error.validator_value
         message = f"{json.dumps(value, default=str)} should be of type {expected}"
         if expected == "integer" and isinstance(value, str) and value.isdigit():
             hint = f"write {value} without quotes"
         elif expected == "array":
             hint = f"write a list: [{json.dumps(value, default=str)}]"
     elif validator in ("minimum", "maximum", "exclusiveMinimum"):
-        message = f"{value} is out of range ({validator} {error.validator_value})"
+        message = f"{value} is out of range ({validator} {expected})"
     elif validator == "pattern":
         message = f"{json.dumps(value)} does not have the expected form"
         if path and path[-1] in ("id", "name"):
@@ -116,9 +118,9 @@ def _explain(error: ValidationError, source: Source) -> Problem:
         message = "`prompt` cannot be a matrix axis"
         hint = "list prompts under `prompts:`; use `prompt: <id>` inside include/exclude"
     elif validator == "minItems":
-        message = "the list is empty" if not value else f"needs at least {error.validator_value}"
+        message = "the list is empty" if not value else f"needs at least {expected}"
     elif validator == "maxItems":
-        message = f"has {len(value)} items; at most {error.validator_value} are allowed"
+        message = f"has {len(value)} items; at most {expected} are allowed"
     return source.problem(path, message, hint=hint)
 
 

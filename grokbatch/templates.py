@@ -61,7 +61,7 @@ class Template:
             if name not in local and name in ENV.globals:
                 local[name] = ENV.globals[name]
         try:
-            out: str = ENV.concat(  # type: ignore[attr-defined]
+            out = "".join(  # what Environment.concat does, without the attribute lookup
                 self._compiled.root_render_func(self._compiled.new_context(local, shared=True))
             )
         except UndefinedError as exc:

@@ -51,9 +51,7 @@ class AimlApi(Provider):
     # The API picks the resolution from the input image in image modes; 720p otherwise.
     defaults: ClassVar[Mapping[str, Any]] = {"duration": 10, "aspect_ratio": "16:9"}
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         found = [
             *checks.video_only(params),
             *checks.duration_range(params, 1, 15),
@@ -71,9 +69,10 @@ class AimlApi(Provider):
                     "keep one: image animates a still, reference_images guide a new clip",
                 )
             )
-        if not prompt.strip() and not params.get("image"):
-            found.append(Violation("prompt", "needs a prompt without an image", "write one"))
         return found
+
+    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
+        return not params.get("image")
 
     def list_price(self, params: Mapping[str, Any]) -> Price:
         per_second = GUESSED_PER_SECOND[str(params.get("resolution") or "720p")]

@@ -71,14 +71,11 @@ class AiVideoApi(Provider):
     def pick_model(self, params: Mapping[str, Any], model: str | None) -> str | None:
         return model or (IMAGE if image_urls(params) else TEXT)
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         images = image_urls(params)
         chosen = self.pick_model(params, model)
         found = [
             *checks.video_only(params),
-            *checks.prompt_length(prompt, self.max_prompt_chars, required=chosen == TEXT),
             *checks.duration_range(params, 6, 30),
             *checks.one_of(params, "aspect_ratio", ASPECTS),
             *checks.one_of(params, "resolution", tuple(PER_SECOND)),
@@ -111,6 +108,9 @@ class AiVideoApi(Provider):
                 )
             )
         return found
+
+    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
+        return self.pick_model(params, model) == TEXT
 
     def list_price(self, params: Mapping[str, Any]) -> Price:
         credits = round_up(PER_SECOND[str(params["resolution"])] * int(params["duration"]))

@@ -53,12 +53,9 @@ class ApiFrame(Provider):
     }
     extra: ClassVar[Mapping[str, type]] = {"webhookUrl": str, "webhookEvents": list}
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         found = [
             *checks.video_only(params),
-            *checks.prompt_length(prompt, self.max_prompt_chars),
             *checks.one_of(params, "aspect_ratio", ASPECT_RATIOS),
             *checks.one_of(params, "resolution", ("720p",)),
             *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),

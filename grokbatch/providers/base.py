@@ -148,11 +148,27 @@ class Provider(ABC):
         """The sub-model a job uses: the manifest's choice, or what the parameters imply."""
         return model
 
-    @abstractmethod
     def check(
         self, *, prompt: str, params: Mapping[str, Any], model: str | None
     ) -> list[Violation]:
         """Everything this provider would reject, before anything is sent."""
+        return [*self.check_prompt(prompt, params, model), *self.check_params(params, model)]
+
+    def check_prompt(
+        self, prompt: str, params: Mapping[str, Any], model: str | None
+    ) -> list[Violation]:
+        """The prompt's own rules: present where required, not too long."""
+        from .checks import prompt_length
+
+        required = self.needs_prompt(params, model)
+        return prompt_length(prompt, self.max_prompt_chars, required=required)
+
+    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
+        return True
+
+    @abstractmethod
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
+        """What this provider would reject in the parameters (the prompt aside)."""
 
     @abstractmethod
     def list_price(self, params: Mapping[str, Any]) -> Price:

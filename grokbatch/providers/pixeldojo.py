@@ -52,12 +52,9 @@ class PixelDojo(Provider):
     }
     extra: ClassVar[Mapping[str, type]] = {"webhook_url": str}
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         return [
             *checks.video_only(params),
-            *checks.prompt_length(prompt, None),
             *checks.duration_range(params, 1, 15),
             *checks.one_of(params, "aspect_ratio", ASPECT_RATIOS),
             *checks.one_of(params, "resolution", ("480p", "720p")),

@@ -66,12 +66,9 @@ class Vydra(Provider):
             return T2I
         return I2V if params.get("image") else T2V
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         chosen = self.pick_model(params, model)
         found = [
-            *checks.prompt_length(prompt, self.max_prompt_chars),
             *checks.duration_range(params, 1, 15),
             *checks.one_of(params, "aspect_ratio", ASPECT_RATIOS),
             *checks.unsupported(params, ("resolution",), "Vydra picks it"),
@@ -99,6 +96,9 @@ class Vydra(Provider):
         if is_image and params.get("duration") is not None:
             found.append(Violation("duration", "takes no duration for images", "remove duration"))
         return found
+
+    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
+        return self.pick_model(params, model) != I2V
 
     def list_price(self, params: Mapping[str, Any]) -> Price:
         return Price(8.0 if params.get("type") == "image" else 150.0, None, "published")

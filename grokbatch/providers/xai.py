@@ -56,13 +56,10 @@ class Xai(Provider):
         "resolution": "720p",
     }
 
-    def check(
-        self, *, prompt: str, params: Mapping[str, Any], model: str | None
-    ) -> list[Violation]:
+    def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         refs = params.get("reference_images")
         found = [
             *checks.video_only(params),
-            *checks.prompt_length(prompt, None, required=not params.get("image")),
             *checks.duration_range(params, 1, 15),
             *checks.one_of(params, "aspect_ratio", ASPECT_RATIOS),
             *checks.one_of(params, "resolution", tuple(USD_PER_SECOND)),
@@ -88,6 +85,9 @@ class Xai(Provider):
                 )
             )
         return found
+
+    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
+        return not params.get("image")
 
     def list_price(self, params: Mapping[str, Any]) -> Price:
         usd = round(USD_PER_SECOND[str(params["resolution"])] * int(params["duration"]), 10)
