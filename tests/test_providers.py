@@ -1,0 +1,448 @@
+"""The adapters on their own: the requests they build, the answers they read, the errors.
+
+No server here: these pin each provider's wire format to providers.md and to the two
+OpenAPI files. `test_contract.py` runs the same adapters against the emulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from grokbatch import providers
+from grokbatch.errors import (
+    AuthenticationError,
+    ConflictError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    MissingKeyError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+)
+from grokbatch.expand import expand
+from grokbatch.jobs import Job
+from grokbatch.manifest import loads
+from grokbatch.providers.base import HttpResponse, RemoteState
+from grokbatch.providers.client import resolve_api_key, resolve_base_url
+
+SPECS = Path(__file__).parent / "specs"
+
+
+def job_for(provider: str, params: str = "", template: str = "A fox in the snow") -> Job:
+    [job] = expand(
+        loads(
+            f"name: t\nprovider: {provider}\nprompts: [{{id: a, template: '{template}'}}]\n{params}"
+        )
+    )
+    return job
+
+
+def openapi_validator(spec_file: str, pointer: str) -> Draft202012Validator:
+    """A validator for the schema at `pointer` inside an OpenAPI 3.1 file, refs resolved."""
+    spec = json.loads((SPECS / spec_file).read_text(encoding="utf-8"))
+    uri = f"urn:spec:{spec_file}"
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
+    return Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
+
+
+AIML_REQUEST = "/paths/~1v2~1video~1generations/post/requestBody/content/application~1json/schema"
+APIFRAME_REQUEST = "/components/schemas/GenerateVideoRequest"
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "",
+        "defaults: {duration: 15, aspect_ratio: '9:16', resolution: 1080p}\n",
+        "defaults: {image: 'https://e.example/a.png'}\n",
+        "defaults: {reference_images: ['https://e.example/a.png', 'https://e.example/b.png']}\n",
+    ],
+)
+def test_aimlapi_requests_validate_against_its_openapi(params: str) -> None:
+    request = providers.get("aimlapi").submit_request(job_for("aimlapi", params))
+    assert (request.method, request.path) == ("POST", "/v2/video/generations")
+    openapi_validator("aimlapi-grok-imagine-video.json", AIML_REQUEST).validate(request.json)
+    assert request.json and request.json["model"] == "x-ai/grok-imagine-video"
+
+
+def test_aimlapi_poll_uses_the_generation_id_query() -> None:
+    request = providers.get("aimlapi").poll_request("gen-1")
+    assert (request.path, request.params) == ("/v2/video/generations", {"generation_id": "gen-1"})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "",
+        "defaults: {duration: 15, aspect_ratio: '3:4'}\n",
+        "defaults: {reference_images: ['https://e.example/a.png']}\n",
+    ],
+)
+def test_apiframe_requests_validate_against_its_openapi(params: str) -> None:
+    job = job_for("apiframe", params)
+    request = providers.get("apiframe").submit_request(job)
+    openapi_validator("apiframe-openapi.json", APIFRAME_REQUEST).validate(request.json)
+    # The job key is the idempotency key: the same job always resends the same key.
+    assert request.headers == {"Idempotency-Key": job.key}
+    assert len(job.key) <= 255
+    assert providers.get("apiframe").auth_headers("k") == {"X-API-Key": "k"}
+
+
+def test_openapi_validator_catches_a_wrong_body() -> None:
+    # Guard against a validator that accepts anything.
+    validator = openapi_validator("apiframe-openapi.json", APIFRAME_REQUEST)
+    assert not validator.is_valid(
+        {"model": "grok-imagine-video", "prompt": "x", "grokImagineVideoParams": {"duration": 8}}
+    )
+    aiml = openapi_validator("aimlapi-grok-imagine-video.json", AIML_REQUEST)
+    assert not aiml.is_valid({"model": "x-ai/grok-imagine-video", "duration": 20})
+
+
+def test_aivideoapi_nests_input_and_picks_the_sub_model() -> None:
+    adapter = providers.get("aivideoapi")
+    text = adapter.submit_request(job_for("aivideoapi", "defaults: {mode: spicy}\n")).json
+    assert text == {
+        "model": "grok-imagine-text-to-video",
+        "input": {
+            "prompt": "A fox in the snow",
+            "duration": 6,
+            "resolution": "480p",
+            "aspect_ratio": "2:3",
+            "mode": "spicy",
+        },
+    }
+    image = adapter.submit_request(
+        job_for(
+            "aivideoapi",
+            "defaults: {image: 'https://e.example/a.png', extra: {nsfw_checker: true, "
+            "callback_url: 'https://hooks.example/x'}}\n",
+            template="@image1 turns around",
+        )
+    ).json
+    assert image is not None
+    assert image["model"] == "grok-imagine-image-to-video"
+    assert image["input"]["image_urls"] == ["https://e.example/a.png"]
+    assert image["input"]["nsfw_checker"] is True
+    assert image["callback_url"] == "https://hooks.example/x"
+
+
+def test_pixeldojo_sends_its_own_mode_and_image_url() -> None:
+    body = (
+        providers.get("pixeldojo")
+        .submit_request(job_for("pixeldojo", "defaults: {image: 'https://e.example/a.png'}\n"))
+        .json
+    )
+    assert body == {
+        "prompt": "A fox in the snow",
+        "mode": "image-to-video",
+        "resolution": "720p",
+        "aspect_ratio": "16:9",
+        "duration": 5,
+        "image_url": "https://e.example/a.png",
+    }
+
+
+def test_vydra_picks_text_to_image_and_sends_no_duration() -> None:
+    job = job_for("vydra", "defaults: {type: image, aspect_ratio: '1:1'}\n")
+    assert job.model == "text-to-image" and job.credits == 8
+    body = providers.get("vydra").submit_request(job).json
+    assert body == {"prompt": "A fox in the snow", "model": "text-to-image", "aspect_ratio": "1:1"}
+    video = job_for("vydra", "defaults: {image: 'https://e.example/a.png'}\n")
+    assert (video.model, video.credits, video.params["duration"]) == ("image-to-video", 150, 6)
+
+
+def test_xai_wraps_images_as_objects_and_prices_in_usd() -> None:
+    job = job_for(
+        "xai", "defaults: {reference_images: ['https://e.example/a.png'], duration: 10}\n"
+    )
+    body = providers.get("xai").submit_request(job).json
+    assert body and body["reference_images"] == [{"url": "https://e.example/a.png"}]
+    assert job.credits == job.usd == pytest.approx(0.7)
+
+
+# --- answers -----------------------------------------------------------------------------
+
+STATUS_CASES = [
+    ("pixeldojo", {"jobId": "j", "status": "pending"}, RemoteState.QUEUED),
+    ("pixeldojo", {"jobId": "j", "status": "processing"}, RemoteState.RUNNING),
+    (
+        "pixeldojo",
+        {"jobId": "j", "status": "completed", "output": {"video": "https://t.example/v.mp4"}},
+        RemoteState.SUCCEEDED,
+    ),
+    ("pixeldojo", {"jobId": "j", "status": "failed", "error": "boom"}, RemoteState.FAILED),
+    ("aimlapi", {"id": "g", "status": "queued"}, RemoteState.QUEUED),
+    ("aimlapi", {"id": "g", "status": "generating"}, RemoteState.RUNNING),
+    (
+        "aimlapi",
+        {"id": "g", "status": "completed", "video": {"url": "https://a.example/v.mp4"}},
+        RemoteState.SUCCEEDED,
+    ),
+    ("aimlapi", {"id": "g", "status": "error", "error": {"name": "E"}}, RemoteState.FAILED),
+    ("aivideoapi", {"id": "t", "status": "pending"}, RemoteState.QUEUED),
+    ("aivideoapi", {"id": "t", "status": "processing", "progress": 40}, RemoteState.RUNNING),
+    (
+        "aivideoapi",
+        {"id": "t", "status": "completed", "output": {"urls": ["https://v.example/1.mp4"]}},
+        RemoteState.SUCCEEDED,
+    ),
+    ("aivideoapi", {"id": "t", "status": "failed"}, RemoteState.FAILED),
+    ("apiframe", {"id": "f", "status": "QUEUED"}, RemoteState.QUEUED),
+    ("apiframe", {"id": "f", "status": "PROCESSING"}, RemoteState.RUNNING),
+    (
+        "apiframe",
+        {"id": "f", "status": "COMPLETED", "result": {"videos": ["https://f.example/v.mp4"]}},
+        RemoteState.SUCCEEDED,
+    ),
+    ("apiframe", {"id": "f", "status": "CANCELLED"}, RemoteState.FAILED),
+    ("vydra", {"id": "v", "status": "running"}, RemoteState.RUNNING),
+    (
+        "vydra",
+        {"id": "v", "status": "completed", "output": {"videoUrl": "https://x.example/v.mp4"}},
+        RemoteState.SUCCEEDED,
+    ),
+    ("vydra", {"id": "v", "status": "error"}, RemoteState.FAILED),
+    ("xai", {"status": "pending"}, RemoteState.QUEUED),
+    ("xai", {"status": "done", "video": {"url": "https://x.example/v.mp4"}}, RemoteState.SUCCEEDED),
+    ("xai", {"status": "expired"}, RemoteState.FAILED),
+]
+
+
+@pytest.mark.parametrize(("provider", "body", "state"), STATUS_CASES)
+def test_status_names_map_to_states(
+    provider: str, body: dict[str, Any], state: RemoteState
+) -> None:
+    polled = providers.get(provider).parse_poll(HttpResponse(200, body))
+    assert polled.state is state
+    assert polled.recognised
+    assert bool(polled.output_urls) == (state is RemoteState.SUCCEEDED)
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+def test_an_unknown_status_is_running_and_flagged(provider: str) -> None:
+    polled = providers.get(provider).parse_poll(
+        HttpResponse(200, {"id": "x", "jobId": "x", "status": "warming_up"})
+    )
+    assert polled.state is RemoteState.RUNNING and not polled.recognised
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+def test_success_without_an_output_url_is_a_failure(provider: str) -> None:
+    status = {"apiframe": "COMPLETED", "xai": "done"}.get(provider, "completed")
+    polled = providers.get(provider).parse_poll(HttpResponse(200, {"id": "x", "status": status}))
+    assert polled.state is RemoteState.FAILED and polled.error
+
+
+def test_aimlapi_reports_its_cost_only_at_completion() -> None:
+    polled = providers.get("aimlapi").parse_poll(
+        HttpResponse(
+            200,
+            {
+                "id": "g",
+                "status": "completed",
+                "video": {"url": "https://a.example/v.mp4"},
+                "error": None,
+                "meta": {"usage": {"credits_used": 1_400_000, "usd_spent": 0.7}},
+            },
+        )
+    )
+    assert (polled.charged, polled.usd) == (1_400_000, 0.7)
+
+
+def test_xai_failure_arrives_as_http_200_and_cost_in_ticks() -> None:
+    adapter = providers.get("xai")
+    failed = adapter.parse_poll(
+        HttpResponse(200, {"status": "failed", "error": {"code": "internal", "message": "oops"}})
+    )
+    assert failed.state is RemoteState.FAILED and failed.error == "oops" and failed.refunded
+    blocked = adapter.parse_poll(
+        HttpResponse(200, {"status": "done", "video": {"respect_moderation": False}})
+    )
+    assert blocked.state is RemoteState.FAILED and blocked.moderated
+    done = adapter.parse_poll(
+        HttpResponse(
+            200,
+            {
+                "status": "done",
+                "video": {"url": "https://x.example/v.mp4", "respect_moderation": True},
+                "usage": {"cost_in_usd_ticks": 5_600_000_000},
+            },
+        )
+    )
+    assert done.charged == done.usd == pytest.approx(0.56)
+
+
+def test_vydra_text_to_image_is_answered_at_once() -> None:
+    submitted = providers.get("vydra").parse_submit(
+        HttpResponse(
+            200,
+            {
+                "jobId": "job_1",
+                "status": "completed",
+                "creditsCharged": 8,
+                "imageUrl": "https://x.example/i.png",
+                "resultUrls": ["https://x.example/i.png"],
+            },
+        )
+    )
+    assert submitted.result is not None
+    assert submitted.result.output_urls == ("https://x.example/i.png",)
+    assert submitted.charged == 8
+
+
+def test_moderation_is_recognised_in_a_failure_message() -> None:
+    polled = providers.get("apiframe").parse_poll(
+        HttpResponse(200, {"id": "f", "status": "FAILED", "error": "Blocked by content moderation"})
+    )
+    assert polled.moderated and polled.refunded
+
+
+# --- errors ------------------------------------------------------------------------------
+
+ERROR_CASES = [
+    (
+        "aimlapi",
+        403,
+        {"message": "Insufficient balance", "statusCode": 403},
+        {},
+        InsufficientCreditsError,
+    ),
+    ("aimlapi", 401, {"message": "Unauthorized", "statusCode": 401}, {}, AuthenticationError),
+    ("aimlapi", 504, {"message": "Generation timeout", "statusCode": 504}, {}, TransientError),
+    (
+        "aivideoapi",
+        402,
+        {"error": {"code": "insufficient_credits", "message": "no"}},
+        {},
+        InsufficientCreditsError,
+    ),
+    (
+        "aivideoapi",
+        429,
+        {"error": {"code": "spend_limit_exceeded", "message": "cap"}},
+        {},
+        InsufficientCreditsError,
+    ),
+    (
+        "aivideoapi",
+        429,
+        {"error": {"code": "rate_limit_exceeded", "message": "slow"}},
+        {},
+        RateLimitedError,
+    ),
+    (
+        "aivideoapi",
+        403,
+        {"error": {"code": "ip_not_allowed", "message": "ip"}},
+        {},
+        AuthenticationError,
+    ),
+    ("aivideoapi", 404, {"error": {"code": "task_not_found", "message": "?"}}, {}, NotFoundError),
+    (
+        "apiframe",
+        402,
+        {"error": "Insufficient credits", "creditsRequired": 15, "creditsAvailable": 3},
+        {},
+        InsufficientCreditsError,
+    ),
+    ("apiframe", 409, {"error": "Idempotency key reused"}, {}, ConflictError),
+    ("apiframe", 429, {"error": "Too many requests"}, {"Retry-After": "7"}, RateLimitedError),
+    (
+        "apiframe",
+        400,
+        {"error": "Invalid", "details": {"prompt": ["Required"]}},
+        {},
+        InvalidRequestError,
+    ),
+    (
+        "vydra",
+        402,
+        {
+            "error": "Insufficient credits",
+            "code": "INSUFFICIENT_CREDITS",
+            "creditsRequired": 150,
+            "creditsRemaining": 10,
+        },
+        {},
+        InsufficientCreditsError,
+    ),
+    (
+        "vydra",
+        429,
+        {"error": "Slow down", "code": "RATE_LIMIT_EXCEEDED"},
+        {"Retry-After": "3"},
+        RateLimitedError,
+    ),
+    (
+        "pixeldojo",
+        403,
+        {"error": {"code": "insufficient_credits", "message": "Not enough credits"}},
+        {},
+        InsufficientCreditsError,
+    ),
+    (
+        "pixeldojo",
+        422,
+        {"error": {"code": "validation", "message": "duration"}},
+        {},
+        InvalidRequestError,
+    ),
+    ("xai", 503, {"code": "unavailable", "error": "busy"}, {}, TransientError),
+]
+
+
+@pytest.mark.parametrize(("provider", "status", "body", "headers", "kind"), ERROR_CASES)
+def test_error_answers_become_grokbatch_errors(
+    provider: str, status: int, body: dict[str, Any], headers: dict[str, str], kind: type
+) -> None:
+    error = providers.get(provider).error_for(HttpResponse(status, body, headers, json.dumps(body)))
+    assert type(error) is kind, error
+    assert error.status_code == status
+    if "Retry-After" in headers:
+        assert isinstance(error, RateLimitedError)
+        assert error.retry_after == float(headers["Retry-After"])
+    if isinstance(error, InsufficientCreditsError) and "creditsRequired" in body:
+        assert error.required == body["creditsRequired"]
+        assert error.available == body.get("creditsAvailable", body.get("creditsRemaining"))
+    if provider == "apiframe" and status == 400:
+        assert "prompt: Required" in str(error)
+
+
+def test_aivideoapi_envelope_error_inside_http_200() -> None:
+    adapter = providers.get("aivideoapi")
+    with pytest.raises(InsufficientCreditsError):
+        adapter.parse_submit(HttpResponse(200, {"code": 402, "msg": "insufficient credits"}))
+    submitted = adapter.parse_submit(
+        HttpResponse(200, {"code": 200, "msg": "success", "data": {"taskId": "t-1"}})
+    )
+    assert submitted.remote_id == "t-1"
+
+
+# --- where and with which key --------------------------------------------------------------
+
+
+def test_base_url_environment_wins_over_manifest_over_default() -> None:
+    adapter = providers.get("aimlapi")
+    env = {"GROKBATCH_AIMLAPI_BASE_URL": "http://127.0.0.1:9/aimlapi/"}
+    assert resolve_base_url(adapter, "http://m.example", env) == "http://127.0.0.1:9/aimlapi"
+    assert resolve_base_url(adapter, "http://m.example", {}) == "http://m.example"
+    assert resolve_base_url(adapter, None, {}) == "https://api.aimlapi.com"
+    assert resolve_base_url(providers.get("vydra"), None, {}) == "https://www.vydra.ai"
+
+
+def test_a_missing_key_names_its_variable_and_the_sandbox() -> None:
+    with pytest.raises(MissingKeyError) as caught:
+        resolve_api_key(providers.get("apiframe"), {"APIFRAME_API_KEY": "  "})
+    assert "APIFRAME_API_KEY" in str(caught.value) and "--sandbox" in str(caught.value)
+    assert caught.value.exit_code == 2
+    assert resolve_api_key(providers.get("apiframe"), {"APIFRAME_API_KEY": "k1"}) == "k1"
