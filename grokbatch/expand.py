@@ -55,6 +55,8 @@ class Expander:
             self._add(problem)
         self._templates: dict[str, Template | None] = {}
         self._checks: dict[tuple[Any, ...], list[Violation]] = {}
+        self._prompt_checks: dict[tuple[Any, ...], list[Violation]] = {}
+        self._json: dict[tuple[Any, ...], str] = {}
         self._prices: dict[tuple[Any, ...], Price] = {}
         self._axes = manifest.matrix.axes
         self._axis_names = {a.name for a in self._axes}
@@ -216,7 +218,7 @@ class Expander:
                 context[name] = value
         text = self._render(prompt.template, prompt.where, context, coords, combo)
         model = adapter.pick_model(resolved, ref.model)
-        params_json = canonical_json(resolved)
+        params_json = self._params_json(resolved)
         # Keep checking a job whose prompt failed, so one pass reports all its problems.
         bad = self._violations(adapter, model, resolved, params_json, text, combo, coords)
         if text is None or bad:
@@ -363,7 +365,13 @@ class Expander:
             if len(self._checks) < 100_000:
                 self._checks[memo] = found
         if prompt is not None:
-            own = adapter.check_prompt(prompt, params, model)
+            # A non-empty prompt's rules depend on the prompt alone (Provider.check_prompt).
+            pmemo = (adapter.name, model, prompt)
+            own = self._prompt_checks.get(pmemo) if prompt.strip() else None
+            if own is None:
+                own = adapter.check_prompt(prompt, params, model)
+                if prompt.strip() and len(self._prompt_checks) < 100_000:
+                    self._prompt_checks[pmemo] = own
             if own:
                 found = own + found
         for v in found:
@@ -377,6 +385,19 @@ class Expander:
             else:
                 self._add(self._located(combo, v.field, message, v.hint, coords))
         return bool(found)
+
+    def _params_json(self, params: dict[str, Any]) -> str:
+        """canonical_json(params), memoised: a grid has few distinct parameter sets."""
+        try:
+            memo = tuple(params.items())
+            text = self._json.get(memo)
+        except TypeError:  # a list value (reference_images): not hashable
+            return canonical_json(params)
+        if text is None:
+            text = canonical_json(params)
+            if len(self._json) < 100_000:
+                self._json[memo] = text
+        return text
 
     def _price(self, adapter: Provider, params_json: str, params: Mapping[str, Any]) -> Price:
         memo = (adapter.name, params_json)

@@ -39,6 +39,7 @@ class Template:
     memoize: bool = True  # off for templates whose output differs for every job
     _memo: dict[Any, str] = field(default_factory=dict, repr=False)
     constant: str | None = None  # the output, for templates that read no variable
+    _ctx: Any = field(default=None, repr=False)
 
     def render(self, context: Mapping[str, Any]) -> str:
         """Render with context; raises TemplateProblem naming an undefined variable."""
@@ -61,9 +62,7 @@ class Template:
             if name not in local and name in ENV.globals:
                 local[name] = ENV.globals[name]
         try:
-            out = "".join(  # what Environment.concat does, without the attribute lookup
-                self._compiled.root_render_func(self._compiled.new_context(local, shared=True))
-            )
+            out = "".join(self._compiled.root_render_func(self._context(local)))
         except UndefinedError as exc:
             missing = [n for n in self.variables if n not in local]
             names = ", ".join(sorted(k for k in context if not k.startswith("_")))
@@ -83,6 +82,20 @@ class Template:
         if memo_key is not None and len(self._memo) < 200_000:
             self._memo[memo_key] = out
         return out
+
+
+    def _context(self, local: dict[str, Any]) -> Any:
+        """A Jinja Context over `local`, reused between renders: building one per render
+        costs as much as rendering a short template. Safe because expansion renders one
+        template at a time and every render starts from cleared variables."""
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = self._compiled.new_context(local, shared=True)
+        else:
+            ctx.parent = local
+            ctx.vars.clear()
+            ctx.exported_vars.clear()
+        return ctx
 
 
 _MISSING = object()

@@ -157,7 +157,11 @@ class Provider(ABC):
     def check_prompt(
         self, prompt: str, params: Mapping[str, Any], model: str | None
     ) -> list[Violation]:
-        """The prompt's own rules: present where required, not too long."""
+        """The prompt's own rules: present where required, not too long.
+
+        For a non-empty prompt the answer must depend on the prompt and model alone: the
+        expander memoises it that way.
+        """
         from .checks import prompt_length
 
         required = self.needs_prompt(params, model)
