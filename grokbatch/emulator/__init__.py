@@ -1,0 +1,117 @@
+"""An emulator of every provider's API, on loopback: free, fast, and with faults to dial.
+
+Each provider lives under its own prefix, which is its base URL: with the emulator on port
+8765, `http://127.0.0.1:8765/aimlapi` is the AI/ML API, `.../apiframe` APIFrame, and so on
+for `pixeldojo`, `aivideoapi`, `vydra` and `xai`. Per provider it checks the auth header,
+validates bodies as the real API does, walks jobs through that provider's own status names
+over `latency` seconds, answers in its exact response and error shapes, charges and
+refunds credits at its prices, answers "insufficient credits" when the balance runs out,
+injects 429s (with Retry-After where the provider sends one), 5xx, failed and moderated
+jobs and lost answers at the configured rates, honours APIFrame's Idempotency-Key, and
+serves a real output file per job (a small MP4, or a PNG) whose URL expires after
+`url_ttl` seconds.
+
+It is written from `providers.md`, not from grokbatch's adapters, so each checks the other.
+
+Admin endpoints (for tests, benchmarks and curious users):
+
+- `GET /_emulator/stats`: per provider `submissions` (jobs created), `replays` (APIFrame
+  idempotent replays), `duplicates` (a paid submission whose body equals an earlier one's
+  that has not failed: a clip paid twice), `paid`, `polls`, `downloads`, `rate_limited`,
+  `server_errors`, `lost_responses`, `rejected`, `credits_charged`, `credits_refunded`,
+  `balance`, and `jobs` by state; plus `totals`.
+- `POST /_emulator/config` with a JSON object of settings to change live (`GET` shows them).
+- `POST /_emulator/reset`: forget every job and counter; balances back to the start.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from .config import PROVIDERS, EmulatorConfig
+from .server import Backend, EmulatorServer
+
+__all__ = ["PROVIDERS", "Emulator", "EmulatorConfig", "serve"]
+
+
+class Emulator:
+    """The emulator on a background thread: `with Emulator() as emu: emu.base_url("xai")`."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config if config is not None else EmulatorConfig()
+        self.backend = Backend(self.config)
+        self._address = (host, port)
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self) -> Emulator:
+        server = EmulatorServer(self._address, self.backend)
+        host, port = server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+        self.backend.root = self.url
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def base_url(self, provider: str) -> str:
+        if provider not in PROVIDERS:
+            raise KeyError(f"the emulator has no provider {provider!r}")
+        return f"{self.url}/{provider}"
+
+    def stats(self) -> dict[str, Any]:
+        return self.backend.ledger.stats()
+
+    def configure(self, **changes: Any) -> None:
+        self.backend.configure(changes)
+
+    def set_credits(self, provider: str, credits: float) -> None:
+        self.backend.ledger.set_balance(provider, credits)
+
+    def reset(self) -> None:
+        self.backend.ledger.reset()
+
+
+def serve(config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve until Ctrl-C, printing every provider's base URL."""
+    with Emulator(config, host=host, port=port) as emu:
+        out = sys.stdout
+        print(f"grokbatch emulator on {emu.url} (Ctrl-C to stop)", file=out)
+        for name in PROVIDERS:
+            env = f"GROKBATCH_{name.upper()}_BASE_URL"
+            print(f"  {name:<11} export {env}={emu.base_url(name)}", file=out)
+        print(f"  stats       {emu.url}/_emulator/stats", file=out, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped", file=out)

@@ -1,0 +1,120 @@
+"""AI Video API as providers.md describes it: body under `input`, submit envelope.
+
+Charged up front (2.4 credits/s at 480p, 4.5 at 720p, rounded up), refunded on failure.
+Errors `{error: {code, message, type}}`; out of credits 402; no Retry-After on 429s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+from .base import (
+    Answer,
+    EmulatedProvider,
+    Spec,
+    check_enum,
+    check_int,
+    check_prompt,
+    check_urls,
+    unknown_keys,
+)
+from .ledger import EmuJob
+
+TEXT, IMAGE = "grok-imagine-text-to-video", "grok-imagine-image-to-video"
+ASPECTS = ("2:3", "3:2", "1:1", "16:9", "9:16")
+PER_SECOND = {"480p": 2.4, "720p": 4.5}
+INPUT = {"prompt", "duration", "resolution", "aspect_ratio", "mode", "image_urls", "nsfw_checker"}
+POLL = re.compile(r"^/v1/tasks/([^/]+)$")
+
+
+class AiVideoApi(EmulatedProvider):
+    name = "aivideoapi"
+    submit_path = "/v1/videos/generations"
+    sends_retry_after = False
+
+    def error(self, status: int, message: str, code: str, **extra: Any) -> Answer:
+        codes = {
+            401: "invalid_api_key",
+            402: "insufficient_credits",
+            404: "task_not_found",
+            429: "rate_limit_exceeded",
+            500: "internal_error",
+            503: "upstream_error",
+        }
+        code = codes.get(status, code)
+        kind = "invalid_request_error" if status == 400 else "api_error"
+        return Answer(status, {"error": {"code": code, "message": message, "type": kind}})
+
+    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
+        m = POLL.match(path)
+        return m.group(1) if m else None
+
+    def validate(self, body: Any) -> tuple[list[str], Spec | None]:
+        if not isinstance(body, dict):
+            return ["body must be a JSON object"], None
+        problems: list[str] = []
+        unknown_keys(body, {"model", "input", "callback_url"}, problems)
+        model = body.get("model")
+        if model not in (TEXT, IMAGE):
+            problems.append(f"model must be {TEXT} or {IMAGE}")
+        data = body.get("input")
+        if not isinstance(data, dict):
+            return [*problems, "input must be an object"], None
+        unknown_keys(data, INPUT, problems)
+        check_prompt(data, problems, required=model == TEXT, most=5000)
+        check_int(data, "duration", 6, 30, problems)
+        check_enum(data, "resolution", tuple(PER_SECOND), problems)
+        check_enum(data, "aspect_ratio", ASPECTS, problems)
+        check_enum(data, "mode", ("fun", "normal", "spicy"), problems)
+        check_urls(data.get("image_urls"), "image_urls", 7, problems)
+        if model == IMAGE and not data.get("image_urls"):
+            problems.append("image_urls is required for image-to-video")
+        if model == TEXT and data.get("image_urls"):
+            problems.append("image_urls is only for image-to-video")  # [guess]
+        if model == IMAGE and data.get("mode") == "spicy":
+            problems.append("mode spicy is only available for text-to-video")
+        if "nsfw_checker" in data and not isinstance(data["nsfw_checker"], bool):
+            problems.append("nsfw_checker must be a boolean")
+        duration = data.get("duration", 6)
+        resolution = data.get("resolution", "480p")
+        rate = PER_SECOND.get(resolution, 0.0)
+        price = float(math.ceil(round(rate * (duration if isinstance(duration, int) else 0), 9)))
+        return problems, Spec(
+            price=price, duration=duration, resolution=resolution, model=model or ""
+        )
+
+    def new_id(self, seq: int) -> str:
+        return f"task_{uuid.uuid4().hex}"
+
+    def accepted(self, job: EmuJob, base: str) -> Answer:
+        return Answer(200, {"code": 200, "msg": "success", "data": {"taskId": job.id}})
+
+    def polled(self, job: EmuJob, phase: str, progress: float, url: str | None) -> Answer:
+        body: dict[str, Any] = {
+            "id": job.id,
+            "model": job.details.get("model"),
+            "progress": int(progress),
+            "created_at": job.details["created_at"],
+        }
+        if phase == "queued":
+            body["status"] = "pending"
+        elif phase == "running":
+            body["status"] = "processing"
+        else:
+            body["completed_at"] = int(time.time())
+            if job.outcome == "ok":
+                body |= {"status": "completed", "output": {"urls": [url]}}
+            else:
+                code = "content_moderation" if job.outcome == "moderated" else "generation_failed"
+                body |= {
+                    "status": "failed",
+                    "error": {"code": code, "message": self.failure_message(job)},
+                }
+        return Answer(200, body)
+
+
+PROVIDER = AiVideoApi()

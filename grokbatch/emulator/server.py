@@ -1,0 +1,317 @@
+"""The HTTP side of the emulator: routing, auth, faults, balances, files, admin.
+
+Stdlib `ThreadingHTTPServer` in a daemon thread, HTTP/1.1 keep-alive: it serves the CLI's
+`grokbatch emulate`, the in-process sandbox, tests and benchmarks alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .base import Answer, EmulatedProvider
+from .config import PROVIDERS, EmulatorConfig
+from .ledger import EmuJob, Ledger
+from .media import mp4_for, png_for
+
+EXPIRED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+)
+
+
+class Backend:
+    """Everything a request handler needs, shared by every handler thread."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.ledger = Ledger(config)
+        self.providers: dict[str, EmulatedProvider] = {
+            name: import_module(f".{name}", __package__).PROVIDER for name in PROVIDERS
+        }
+        self.rng = random.Random(config.seed)
+        self.rng_lock = threading.Lock()
+        self.secret = secrets.token_bytes(16)
+        self.root = ""  # http://host:port, set once the socket is bound
+
+    def chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self.rng_lock:
+            return self.rng.random() < rate
+
+    def pick(self, options: tuple[int, ...]) -> int:
+        with self.rng_lock:
+            return self.rng.choice(options)
+
+    def configure(self, changes: Mapping[str, Any]) -> None:
+        for name, value in changes.items():
+            if not hasattr(self.config, name):
+                raise ValueError(f"unknown emulator setting {name!r}")
+            if name == "api_keys" and value is not None:
+                value = frozenset(value)
+            setattr(self.config, name, value)
+            if name == "seed":
+                with self.rng_lock:
+                    self.rng = random.Random(value)
+            if name == "credits":
+                for p in PROVIDERS:
+                    self.ledger.set_balance(p, self.config.balance_for(p))
+
+    # --- output URLs ------------------------------------------------------------------------
+
+    def file_url(self, job: EmuJob) -> str:
+        ext = "png" if job.kind == "image" else "mp4"
+        path = f"/_files/{job.provider}/{job.id}.{ext}"
+        expires = int(time.time() + self.config.url_ttl) if self.config.url_ttl > 0 else 0
+        return f"{self.root}{path}?expires={expires}&sig={self._sign(path, expires)}"
+
+    def _sign(self, path: str, expires: int) -> str:
+        return hmac.new(self.secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def file(self, path: str, query: dict[str, str]) -> Answer:
+        try:
+            expires = int(query.get("expires", ""))
+        except ValueError:
+            expires = -1
+        if not hmac.compare_digest(query.get("sig", ""), self._sign(path, expires)):
+            return Answer(
+                403, EXPIRED.replace("Request has expired", "Bad signature"), {}, "application/xml"
+            )
+        if expires <= time.time():
+            return Answer(403, EXPIRED, {}, "application/xml")
+        _, _, provider, name = path.split("/", 3)
+        job_id, _, ext = name.rpartition(".")
+        job = self.ledger.get(job_id)
+        if job is None or job.provider != provider or job.outcome != "ok":
+            return Answer(404, "<Error><Code>NoSuchKey</Code></Error>", {}, "application/xml")
+        self.ledger.count(provider, "downloads")
+        if ext == "png":
+            return Answer(200, png_for(job.id), {}, "image/png")
+        return Answer(200, mp4_for(job.id), {}, "video/mp4")
+
+    # --- the provider APIs ------------------------------------------------------------------
+
+    def api(
+        self,
+        provider: EmulatedProvider,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> Answer | None:
+        """One API request; None means: close the connection without answering."""
+        cfg = self.config
+        name = provider.name
+        key = provider.key_from(headers)
+        if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
+            self.ledger.count(name, "rejected")
+            return provider.unauthorized()
+        is_submit = method == "POST" and path == provider.submit_path
+        job_id = provider.poll_id(path, query) if method == "GET" else None
+        if not is_submit and job_id is None:
+            return provider.error(404, f"No route {method} {path}", "not_found")
+        if self.chance(cfg.rate_limit_rate):
+            self.ledger.count(name, "rate_limited")
+            return provider.rate_limited(cfg.retry_after)
+        if self.chance(cfg.server_error_rate):
+            self.ledger.count(name, "server_errors")
+            # A submit's 5xx is a 503: the request was not processed, nothing was created.
+            return provider.server_error(503 if is_submit else self.pick(provider.server_errors))
+        if is_submit:
+            return self.submit(provider, headers, raw)
+        return self.poll(provider, job_id or "")
+
+    def submit(
+        self, provider: EmulatedProvider, headers: dict[str, str], raw: bytes
+    ) -> Answer | None:
+        name = provider.name
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            self.ledger.count(name, "rejected")
+            return provider.invalid(["the body is not valid JSON"])
+        problems, spec = provider.validate(body)
+        if problems or spec is None:
+            self.ledger.count(name, "rejected")
+            return provider.invalid(problems or ["invalid body"])
+        body_key = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        idem = headers.get("idempotency-key") if name == "apiframe" else None
+        if idem is not None:
+            if len(idem) > 255:
+                self.ledger.count(name, "rejected")
+                return provider.invalid(["Idempotency-Key must be at most 255 characters"])
+            seen = self.ledger.recall_key(name, idem)
+            if seen is not None:
+                if seen[0] != body_key:
+                    self.ledger.count(name, "rejected")
+                    return provider.error(
+                        409, "Idempotency-Key reused with a different body", "conflict"
+                    )
+                self.ledger.count(name, "replays")
+                job = self.ledger.get(seen[1])
+                assert job is not None
+                return provider.accepted(job, self.root + "/" + name)
+        if not self.ledger.can_afford(name, spec.price):
+            self.ledger.count(name, "rejected")
+            return provider.insufficient(spec.price, self.ledger.balance[name])
+        job = self._create(provider, spec, body, body_key)
+        if idem is not None:
+            self.ledger.remember_key(name, idem, body_key, job.id)
+        if self.chance(self.config.lost_response_rate):
+            self.ledger.count(name, "lost_responses")
+            return None
+        return provider.accepted(job, self.root + "/" + name)
+
+    def _create(self, provider: EmulatedProvider, spec: Any, body: Any, body_key: str) -> EmuJob:
+        cfg = self.config
+        outcome = "ok"
+        if self.chance(cfg.failure_rate):
+            outcome = "failed"
+        elif self.chance(cfg.moderation_rate):
+            outcome = "moderated"
+        job = EmuJob(
+            id=provider.new_id(self.ledger.next_id()),
+            provider=provider.name,
+            body_key=body_key,
+            created=time.monotonic(),
+            latency=0.0 if spec.synchronous else cfg.latency,
+            price=spec.price,
+            kind=spec.kind,
+            outcome=outcome,
+            charge_at_submit=provider.charge_at_submit,
+            refunds_failures=provider.refunds_failures,
+            details={
+                "model": spec.model,
+                "duration": spec.duration,
+                "input": body,
+                "created_at": int(time.time()),
+                "created_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+        self.ledger.add(job)
+        job.details["balance"] = self.ledger.balance[provider.name]
+        if spec.synchronous:
+            self.ledger.settle(job)
+            job.details["url"] = self.file_url(job)
+        return job
+
+    def poll(self, provider: EmulatedProvider, job_id: str) -> Answer:
+        job = self.ledger.get(job_id)
+        if job is None or job.provider != provider.name:
+            return provider.not_found(job_id)
+        self.ledger.count(provider.name, "polls")
+        phase = self.ledger.settle(job)
+        _, progress = job.phase(time.monotonic())
+        url = self.file_url(job) if phase == "final" and job.outcome == "ok" else None
+        return provider.polled(job, phase, progress, url)
+
+    # --- admin --------------------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, raw: bytes) -> Answer:
+        if path == "/_emulator/stats" and method == "GET":
+            return Answer(200, self.ledger.stats())
+        if path == "/_emulator/reset" and method == "POST":
+            self.ledger.reset()
+            return Answer(200, {"reset": True})
+        if path == "/_emulator/config" and method == "POST":
+            try:
+                self.configure(json.loads(raw or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return Answer(400, {"error": str(exc)})
+            return Answer(200, {"config": _config_json(self.config)})
+        if path == "/_emulator/config" and method == "GET":
+            return Answer(200, {"config": _config_json(self.config)})
+        return Answer(404, {"error": f"no admin route {method} {path}"})
+
+
+def _config_json(config: EmulatorConfig) -> dict[str, Any]:
+    out = dict(vars(config))
+    if out.get("api_keys") is not None:
+        out["api_keys"] = f"{len(out['api_keys'])} keys"  # never echo keys
+    if isinstance(out.get("credits"), Mapping):
+        out["credits"] = dict(out["credits"])
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters
+        return
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        backend = self.server.backend
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query))
+        path = url.path
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if path.startswith("/_emulator/"):
+            self._send(backend.admin(method, path, raw))
+            return
+        if path.startswith("/_files/"):
+            self._send(backend.file(path, query))
+            return
+        prefix, _, rest = path.lstrip("/").partition("/")
+        provider = backend.providers.get(prefix)
+        if provider is None:
+            self._send(
+                Answer(404, {"error": f"no provider {prefix!r}: use one of {', '.join(PROVIDERS)}"})
+            )
+            return
+        if backend.config.request_latency > 0:
+            time.sleep(backend.config.request_latency)
+        answer = backend.api(provider, method, "/" + rest, query, headers, raw)
+        if answer is None:  # a lost answer: the job exists, the client never hears of it
+            self.close_connection = True
+            return
+        self._send(answer)
+
+    def _send(self, answer: Answer) -> None:
+        body = answer.body
+        if isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = json.dumps(body).encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        self.backend = backend
+        super().__init__(address, Handler)
