@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -17,6 +19,7 @@ import click
 from . import __version__
 from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
 from .manifest import load
+from .state.base import StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,12 +108,292 @@ def plan(manifest: str, max_credits: tuple[str, ...], max_usd: float | None, as_
         sys.exit(EXIT_BUDGET)
 
 
+def state_options(func: F) -> F:
+    """--db and --sandbox, shared by every command that reads a batch's state."""
+    func = click.option(
+        "--sandbox/--no-sandbox",
+        default=None,
+        help="Use the built-in emulator's separate state and outputs (also GROKBATCH_SANDBOX=1).",
+    )(func)
+    func = click.option(
+        "--db",
+        type=click.Path(dir_okay=False),
+        help="State database (default .grokbatch/state.db; .grokbatch/sandbox.db with --sandbox).",
+    )(func)
+    return func
+
+
+@main.command()
+@manifest_argument
+@state_options
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Where outputs go (default: the manifest's output.dir).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    help="Jobs in flight at once (default: limits.concurrency).",
+)
+@click.option(
+    "--max-credits",
+    "max_credits",
+    multiple=True,
+    metavar="[PROVIDER=]N",
+    help="Budget in credits over every run of this manifest; PROVIDER=N per provider.",
+)
+@click.option("--max-usd", type=float, help="Budget in USD over every provider.")
+@click.option("--retry-failed", is_flag=True, help="Submit failed jobs again (paid again).")
+@click.option(
+    "--resubmit-ambiguous",
+    is_flag=True,
+    help="Send again jobs whose submit answer was lost (they may be paid twice).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@handle_errors
+def run(
+    manifest: str,
+    db: str | None,
+    sandbox: bool | None,
+    output_dir: str | None,
+    concurrency: int | None,
+    max_credits: tuple[str, ...],
+    max_usd: float | None,
+    retry_failed: bool,
+    resubmit_ambiguous: bool,
+    as_json: bool,
+) -> None:
+    """Run every job of a manifest: submit, poll, download, within the budget.
+
+    A rerun skips what is done, re-attaches to jobs still running at the provider and never
+    resends a submit whose answer was lost. Exit 0 all done, 1 some failed, 3 budget,
+    130 interrupted.
+    """
+    from . import api
+    from .progress import make_reporter
+
+    summary = api.run(
+        manifest,
+        db=db,
+        output_dir=output_dir,
+        concurrency=concurrency,
+        max_credits=parse_max_credits(max_credits),
+        max_usd=max_usd,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+        sandbox=sandbox,
+        reporter=make_reporter(json_mode=as_json),
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    sys.exit(summary.exit_code)
+
+
+@main.command()
+@manifest_argument
+@state_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@handle_errors
+def status(manifest: str, db: str | None, sandbox: bool | None, as_json: bool) -> None:
+    """Show where every job of a manifest stands, and what needs attention."""
+    from . import api
+    from .status import format_status, job_status
+
+    loaded = load(manifest)
+    jobs = api.JobSet(loaded)
+    with _open_store(db, sandbox) as store:
+        result = job_status(store, loaded.name, (j.key for j in jobs))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(format_status(result, api.units_for(loaded.provider_names())))
+
+
+@main.command()
+@manifest_argument
+@state_options
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Where to write the page (default: report.html in the output directory).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Where the outputs are (default: the manifest's output.dir).",
+)
+@handle_errors
+def report(
+    manifest: str, db: str | None, sandbox: bool | None, out: str | None, output_dir: str | None
+) -> None:
+    """Write one self-contained HTML page: every clip playable, with its prompt and costs."""
+    from pathlib import Path
+
+    from . import api
+    from .report import write_report
+
+    loaded = load(manifest)
+    use_sandbox = api.sandbox_requested(sandbox)
+    out_dir = api.output_dir_for(loaded, output_dir, sandbox=use_sandbox)
+    target = Path(out) if out else out_dir / "report.html"
+    with _open_store(db, sandbox) as store:
+        path = write_report(
+            store.jobs(loaded.name),
+            manifest_name=loaded.name,
+            output_dir=out_dir,
+            report_path=target,
+            units=api.units_for(loaded.provider_names()),
+        )
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@manifest_argument
+@state_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    required=True,
+    help="csv (one column per grid axis) or jsonl.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
+@handle_errors
+def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: str | None) -> None:
+    """Export one row per job: coordinates, prompt, state, output, checksum, credits."""
+    from .export import export_rows
+
+    loaded = load(manifest)
+    with _open_store(db, sandbox) as store:
+        if out:
+            with open(out, "w", encoding="utf-8", newline="") as fh:
+                n = export_rows(store.jobs(loaded.name), fh, format=fmt)
+            click.echo(f"wrote {n} rows to {out}", err=True)
+        else:
+            export_rows(store.jobs(loaded.name), sys.stdout, format=fmt)
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a job takes from submit to done.",
+)
+@click.option(
+    "--failure-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of jobs that fail (refunded where the provider refunds).",
+)
+@click.option(
+    "--moderation-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of jobs refused by moderation.",
+)
+@click.option(
+    "--rate-limit-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of requests answered 429 (with Retry-After where sent).",
+)
+@click.option(
+    "--server-error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of requests answered 5xx (503 on submits: nothing created).",
+)
+@click.option(
+    "--lost-response-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of submits accepted and charged whose answer is lost.",
+)
+@click.option(
+    "--credits",
+    type=click.FloatRange(0),
+    default=None,
+    help="Starting balance of every provider, in its own credits (USD for xai); "
+    "default: about 100,000 USD worth each.",
+)
+@click.option(
+    "--url-ttl",
+    type=click.FloatRange(0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds before an output URL expires.",
+)
+@click.option("--seed", type=int, help="Make every random fault reproducible.")
+@handle_errors
+def emulate(
+    port: int,
+    latency: float,
+    failure_rate: float,
+    moderation_rate: float,
+    rate_limit_rate: float,
+    server_error_rate: float,
+    lost_response_rate: float,
+    credits: float | None,
+    url_ttl: float,
+    seed: int | None,
+) -> None:
+    """Serve every provider's API on loopback, for free, with faults you can dial.
+
+    Each provider lives under its own prefix: http://127.0.0.1:PORT/aimlapi is the AI/ML
+    API's base URL. Point grokbatch at it with GROKBATCH_<NAME>_BASE_URL.
+    """
+    from .emulator import EmulatorConfig, serve
+
+    serve(
+        EmulatorConfig(
+            latency=latency,
+            failure_rate=failure_rate,
+            moderation_rate=moderation_rate,
+            rate_limit_rate=rate_limit_rate,
+            server_error_rate=server_error_rate,
+            lost_response_rate=lost_response_rate,
+            credits=credits,
+            url_ttl=url_ttl,
+            seed=seed,
+        ),
+        port=port,
+    )
+
+
 @main.command()
 def schema() -> None:
     """Print the manifest's JSON Schema (for editors and CI)."""
     from .schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+@contextmanager
+def _open_store(db: str | None, sandbox: bool | None) -> Iterator[StateStore]:
+    from . import api
+    from .state import open_store
+
+    path = Path(db) if db else api.default_db(sandbox=api.sandbox_requested(sandbox))
+    if not path.exists():
+        raise InputError(
+            f"no state database at {path}: run the manifest first"
+            + (" (add --sandbox for the sandbox's state)" if not sandbox else "")
+        )
+    store = open_store(path)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

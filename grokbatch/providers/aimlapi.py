@@ -79,7 +79,7 @@ class AimlApi(Provider):
         credits = per_second * int(params["duration"])
         return Price(credits, usd(credits, USD_PER_CREDIT), "guessed", "AI/ML API publishes none")
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         body: dict[str, Any] = {"model": MODEL}
         if job.prompt:

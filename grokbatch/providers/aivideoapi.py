@@ -116,7 +116,7 @@ class AiVideoApi(Provider):
         credits = round_up(PER_SECOND[str(params["resolution"])] * int(params["duration"]))
         return Price(credits, usd(credits, USD_PER_CREDIT), "published")
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         extra = dict(p.get("extra") or {})
         data: dict[str, Any] = {}

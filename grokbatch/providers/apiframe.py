@@ -81,7 +81,7 @@ class ApiFrame(Provider):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"X-API-Key": api_key}
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         block: dict[str, Any] = {"duration": p["duration"], "aspect_ratio": p["aspect_ratio"]}
         if p.get("reference_images"):
@@ -89,9 +89,12 @@ class ApiFrame(Provider):
         body: dict[str, Any] = {"model": MODEL, "prompt": job.prompt}
         body["grokImagineVideoParams"] = block
         body.update(p.get("extra") or {})
-        # The job key: the same job always sends the same key (sha256 hex, 64 chars ≤ 255).
+        # The job key (64 hex chars ≤ 255): a resend of this attempt replays the job APIFrame
+        # already made. A deliberate retry after a failure is a new attempt, hence a new key:
+        # the old one would replay the failed job.
+        key = job.key if attempt <= 1 else f"{job.key}-{attempt}"
         return HttpRequest(
-            "POST", "/v2/videos/generate", json=body, headers={"Idempotency-Key": job.key}
+            "POST", "/v2/videos/generate", json=body, headers={"Idempotency-Key": key}
         )
 
     def parse_submit(self, response: HttpResponse) -> Submitted:

@@ -196,8 +196,12 @@ class Provider(ABC):
         return {"Authorization": f"Bearer {api_key}"}
 
     @abstractmethod
-    def submit_request(self, job: Job) -> HttpRequest:
-        """The exact request that creates this job."""
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
+        """The exact request that creates this job.
+
+        `attempt` counts deliberate submissions of the job (1, then 2 after --retry-failed,
+        ...); a resend of the same attempt must build the same request.
+        """
 
     @abstractmethod
     def parse_submit(self, response: HttpResponse) -> Submitted:

@@ -67,8 +67,8 @@ class ProviderClient:
     def __repr__(self) -> str:  # never show the key
         return f"ProviderClient({self.provider.name!r}, {self.base_url!r})"
 
-    async def submit(self, job: Job) -> Submitted:
-        response = await self.send(self.provider.submit_request(job))
+    async def submit(self, job: Job, attempt: int = 1) -> Submitted:
+        response = await self.send(self.provider.submit_request(job, attempt))
         return self.provider.parse_submit(response)
 
     async def poll(self, remote_id: str) -> Polled:

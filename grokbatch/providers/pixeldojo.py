@@ -68,7 +68,7 @@ class PixelDojo(Provider):
         # Estimate the larger; the submit answer's creditCost is recorded as the truth.
         return Price(max(10.0, 2.0 * int(params["duration"])), None, "published")
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         body: dict[str, Any] = {
             "prompt": job.prompt,

@@ -103,7 +103,7 @@ class Vydra(Provider):
     def list_price(self, params: Mapping[str, Any]) -> Price:
         return Price(8.0 if params.get("type") == "image" else 150.0, None, "published")
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         body: dict[str, Any] = {"prompt": job.prompt, "model": job.model}
         if p.get("image"):

@@ -93,7 +93,7 @@ class Xai(Provider):
         usd = round(USD_PER_SECOND[str(params["resolution"])] * int(params["duration"]), 10)
         return Price(usd, usd, "published")
 
-    def submit_request(self, job: Job) -> HttpRequest:
+    def submit_request(self, job: Job, attempt: int = 1) -> HttpRequest:
         p = job.params
         body: dict[str, Any] = {"model": MODEL, "prompt": job.prompt}
         for name in ("duration", "aspect_ratio", "resolution"):

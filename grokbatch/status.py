@@ -1,0 +1,104 @@
+"""Where every job of a manifest stands: the stored state, against the current manifest."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .state.base import JobRow, JobState, StateStore, Usage
+
+SHOW_LIMIT = 40
+
+
+@dataclass
+class Status:
+    manifest: str
+    total: int  # jobs in the current manifest
+    counts: Counter[str] = field(default_factory=Counter)  # state → jobs of the manifest
+    not_started: int = 0
+    stale: int = 0  # stored jobs whose key the manifest no longer produces
+    usage: dict[str, Usage] = field(default_factory=dict)
+    rows: list[JobRow] = field(default_factory=list)  # current jobs, up to SHOW_LIMIT
+    attention: list[JobRow] = field(default_factory=list)  # failed and ambiguous jobs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest,
+            "jobs": self.total,
+            "states": dict(self.counts) | {"not_started": self.not_started},
+            "stale_jobs": self.stale,
+            "credits": {
+                n: {"spent": round(u.spent_credits, 6), "reserved": round(u.reserved_credits, 6)}
+                for n, u in self.usage.items()
+            },
+            "attention": [
+                {
+                    "key": r.key,
+                    "coords": r.coords,
+                    "state": r.state.value,
+                    "error_kind": r.error_kind,
+                    "error": r.error,
+                }
+                for r in self.attention
+            ],
+        }
+
+
+def job_status(store: StateStore, manifest: str, keys: Iterable[str]) -> Status:
+    """Compare the store with the manifest's current job keys."""
+    current = set(keys)
+    status = Status(manifest, total=len(current))
+    seen = 0
+    for row in store.jobs(manifest):
+        if row.key not in current:
+            status.stale += 1
+            continue
+        seen += 1
+        status.counts[row.state.value] += 1
+        if len(status.rows) < SHOW_LIMIT:
+            status.rows.append(row)
+        if row.state in (JobState.FAILED, JobState.AMBIGUOUS) and len(status.attention) < 200:
+            status.attention.append(row)
+    status.not_started = status.total - seen
+    status.usage = store.usage(manifest)
+    return status
+
+
+def format_status(status: Status, units: dict[str, str]) -> str:
+    lines = [f"{status.manifest}: {status.total} jobs"]
+    order = [s.value for s in JobState]
+    parts = [f"{status.counts[s]} {s}" for s in order if status.counts[s]]
+    if status.not_started:
+        parts.append(f"{status.not_started} not started")
+    lines.append("  " + (", ".join(parts) or "nothing recorded yet"))
+    if status.stale:
+        lines.append(
+            f"  {status.stale} stored jobs belong to an earlier version of the "
+            "manifest (kept on record, never touched)"
+        )
+    for name, usage in status.usage.items():
+        unit = units.get(name, "credits")
+        lines.append(
+            f"  {name}: {usage.spent_credits:,.2f} {unit} spent, "
+            f"{usage.reserved_credits:,.2f} reserved"
+        )
+    if status.total <= SHOW_LIMIT and status.rows:
+        lines.append("")
+        for row in status.rows:
+            coords = " ".join(f"{k}={v}" for k, v in row.coords.items())
+            extra = row.output_path if row.state is JobState.DONE else (row.error or "")
+            lines.append(f"  {row.state.value:<10} {coords}  {extra}".rstrip())
+    if status.attention:
+        lines.append("")
+        lines.append("needs attention:")
+        for row in status.attention:
+            coords = " ".join(f"{k}={v}" for k, v in row.coords.items())
+            lines.append(f"  {row.state.value:<10} {coords}: {row.error_kind}: {row.error}")
+        if any(r.state is JobState.AMBIGUOUS for r in status.attention):
+            lines.append(
+                "ambiguous jobs may have been paid for; check the provider's dashboard, "
+                "then rerun with --resubmit-ambiguous to send them again"
+            )
+    return "\n".join(lines)

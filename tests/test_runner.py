@@ -1,0 +1,381 @@
+"""The runner end to end: real adapters, real HTTP, the emulator on loopback, a real store.
+
+Each test states one promise a user relies on (never pay twice, never pass the budget,
+resume exactly) and checks it on both sides: grokbatch's state database and the emulator's
+own counters, which know what was really submitted and charged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grokbatch import api, providers
+from grokbatch.emulator import Emulator, EmulatorConfig
+from grokbatch.progress import Reporter
+from grokbatch.runner import RunSummary
+from grokbatch.state import open_store
+from grokbatch.state.base import JobRow, JobState
+
+FAST = {
+    "poll_initial": 0.02,
+    "poll_max": 0.2,
+    "backoff_base": 0.01,
+    "backoff_cap": 0.2,
+    "handle_signals": False,
+}
+
+
+class Recorder(Reporter):
+    """A silent reporter that remembers events, to check what the user was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str | None, str]] = []
+
+    def event(self, kind: str, job: Any, detail: str = "") -> None:
+        self.events.append((kind, job.key if job else None, detail))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.events]
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(latency=0.1, seed=7)) as emu:
+        yield emu
+
+
+def environ_for(emu: Emulator, key: str = "test-key-123456") -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name in providers.NAMES:
+        adapter = providers.get(name)
+        env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
+        env[adapter.key_env] = key
+    return env
+
+
+class Batch:
+    """One manifest in a temporary folder, run against one emulator."""
+
+    def __init__(self, root: Path, emu: Emulator, text: str) -> None:
+        self.root = root
+        self.emu = emu
+        self.path = root / "m.yaml"
+        self.path.write_text(text, encoding="utf-8")
+        self.db = root / "state.db"
+        self.out = root / "out"
+        self.reporter = Recorder()
+
+    def run(self, env: dict[str, str] | None = None, **kwargs: Any) -> RunSummary:
+        self.reporter = Recorder()
+        tuning = FAST | kwargs.pop("tuning", {})
+        summary: RunSummary = api.run(
+            self.path,
+            db=self.db,
+            output_dir=self.out,
+            environ=env if env is not None else environ_for(self.emu),
+            reporter=self.reporter,
+            sandbox=False,
+            tuning=tuning,
+            **kwargs,
+        )
+        return summary
+
+    def rows(self) -> list[JobRow]:
+        store = open_store(self.db)
+        try:
+            return list(store.jobs(store_manifest_name(self.path)))
+        finally:
+            store.close()
+
+    def stats(self, provider: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.emu.stats()["providers"][provider]
+        return result
+
+
+def store_manifest_name(path: Path) -> str:
+    from grokbatch.manifest import load
+
+    return load(path).name
+
+
+@pytest.fixture
+def batch(tmp_path: Path, emulator: Emulator) -> Callable[[str], Batch]:
+    return lambda text: Batch(tmp_path, emulator, text)
+
+
+def manifest(provider: str, *, prompts: int = 2, extra: str = "", limits: str = "") -> str:
+    items = "\n".join(f"  - {{id: p{i}, template: 'Shot {i} of a lamp'}}" for i in range(prompts))
+    return (
+        f"name: t-{provider}\nprovider: {provider}\nprompts:\n{items}\n{extra}"
+        f"output: {{path: '{{{{ prompt.id }}}}.{{{{ ext }}}}'}}\n"
+        f"limits: {{concurrency: 10{', ' + limits if limits else ''}}}\n"
+    )
+
+
+PER_PROVIDER = {
+    "pixeldojo": "",
+    "aimlapi": "defaults: {duration: 5, resolution: 480p}\n",
+    "aivideoapi": "defaults: {duration: 6}\n",
+    "apiframe": "",
+    "vydra": "",
+    "xai": "defaults: {duration: 4, resolution: 480p}\n",
+}
+
+
+def assert_valid_output(path: Path, row: JobRow) -> None:
+    data = path.read_bytes()
+    assert row.size == len(data)
+    assert row.sha256 == hashlib.sha256(data).hexdigest()
+    if path.suffix == ".mp4":
+        assert data[4:8] == b"ftyp", "not an MP4"
+    else:
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+
+
+# --- each provider, end to end ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+def test_each_provider_runs_end_to_end(batch: Callable[[str], Batch], provider: str) -> None:
+    b = batch(manifest(provider, extra=PER_PROVIDER[provider]))
+    summary = b.run()
+    assert summary.exit_code == 0, summary.to_json()
+    rows = b.rows()
+    assert [r.state for r in rows] == [JobState.DONE, JobState.DONE]
+    for row in rows:
+        assert row.remote_id
+        assert_valid_output(b.out / row.output_path, row)
+        assert row.spent_credits > 0
+    stats = b.stats(provider)
+    assert stats["submissions"] == 2 and stats["duplicates"] == 0
+    assert stats["downloads"] == 2
+    # What grokbatch recorded as spent is what the provider charged.
+    assert sum(r.spent_credits for r in rows) == pytest.approx(
+        stats["credits_charged"] - stats["credits_refunded"]
+    )
+
+
+def test_vydra_images_come_back_at_once(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("vydra", extra="defaults: {type: image}\n"))
+    assert b.run().exit_code == 0
+    rows = b.rows()
+    assert all(r.output_path.endswith(".png") for r in rows)
+    for row in rows:
+        assert_valid_output(b.out / row.output_path, row)
+    assert b.stats("vydra")["polls"] == 0  # synchronous: nothing to poll
+    assert sum(r.spent_credits for r in rows) == 16
+
+
+def test_actual_charge_is_recorded_next_to_the_estimate(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("aimlapi", extra=PER_PROVIDER["aimlapi"]))
+    assert b.run().exit_code == 0
+    for row in b.rows():
+        assert row.price_basis == "guessed"
+        assert row.charged_credits is not None and row.charged_credits > 0
+        assert row.estimated_credits > 0
+
+
+# --- resume ----------------------------------------------------------------------------------
+
+
+def test_a_rerun_skips_what_is_done_and_pays_nothing(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("aivideoapi", prompts=3))
+    assert b.run().exit_code == 0
+    before = b.stats("aivideoapi")
+    again = b.run()
+    assert again.exit_code == 0 and again.submitted == 0
+    after = b.stats("aivideoapi")
+    assert after["submissions"] == before["submissions"] == 3
+    assert after["downloads"] == before["downloads"]
+
+
+def test_a_missing_output_is_downloaded_again_without_a_new_submit(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("apiframe"))
+    assert b.run().exit_code == 0
+    victim = b.rows()[0]
+    (b.out / victim.output_path).unlink()
+    assert b.run().exit_code == 0
+    assert b.stats("apiframe")["submissions"] == 2
+    assert (b.out / victim.output_path).exists()
+    assert b.stats("apiframe")["downloads"] == 3
+
+
+def test_a_rerun_re_attaches_to_jobs_still_running(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("xai", extra=PER_PROVIDER["xai"]))
+    b.emu.configure(latency=1.5)
+    first = b.run(tuning={"job_timeout": 0.3})  # give up watching long before they finish
+    assert first.exit_code == 1
+    assert {r.state for r in b.rows()} == {JobState.RUNNING}
+    assert "unfinished" in b.reporter.kinds()
+    b.emu.configure(latency=0.0)
+    second = b.run()
+    assert second.exit_code == 0 and second.submitted == 0
+    assert "attach" in b.reporter.kinds()
+    assert b.stats("xai")["submissions"] == 2
+
+
+def test_a_changed_template_is_a_new_job_and_the_old_one_stays(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("apiframe", prompts=1))
+    assert b.run().exit_code == 0
+    b.path.write_text(b.path.read_text().replace("Shot 0", "Wide shot 0"), encoding="utf-8")
+    assert b.run().exit_code == 0
+    assert len(b.rows()) == 2
+    assert b.stats("apiframe")["submissions"] == 2
+
+
+# --- the budget --------------------------------------------------------------------------------
+
+
+def test_budget_holds_with_100_jobs_in_flight(batch: Callable[[str], Batch]) -> None:
+    # 300 jobs at 10 credits, 100 in flight, budget 1000: exactly 100 fit.
+    b = batch(
+        "name: budget\nprovider: apiframe\n"
+        "prompts: [{id: p, template: 'Lamp {{ n }}'}]\n"
+        f"matrix: {{n: {json.dumps(list(range(300)))}}}\n"
+        "output: {path: '{{ n }}.mp4'}\n"
+        "limits: {concurrency: 100, max_credits: 1000}\n"
+    )
+    b.emu.configure(latency=0.3)
+    summary = b.run()
+    assert summary.exit_code == 3, summary.to_json()
+    rows = b.rows()
+    assert sum(r.spent_credits for r in rows) <= 1000
+    assert sum(1 for r in rows if r.state is JobState.DONE) == 100
+    stats = b.stats("apiframe")
+    assert stats["credits_charged"] <= 1000 and stats["submissions"] == 100
+    assert "budget" in b.reporter.kinds()
+    # The budget counts over every run: a rerun submits nothing more.
+    again = b.run()
+    assert again.exit_code == 3 and again.submitted == 0
+
+
+def test_plan_and_run_agree_on_the_budget_flag(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("apiframe", prompts=3))
+    summary = b.run(max_credits={"apiframe": 25})  # 2 jobs of 10 fit, not 3
+    assert summary.exit_code == 3
+    assert b.stats("apiframe")["submissions"] == 2
+
+
+def test_out_of_credits_stops_new_submissions(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("vydra", prompts=6, limits="", extra=""))
+    b.emu.set_credits("vydra", 150 * 2 + 10)  # two videos, then the balance is short
+    summary = b.run(concurrency=1)
+    assert summary.exit_code == 3 and summary.credits_exhausted
+    assert "out_of_credits" in b.reporter.kinds()
+    states = [r.state for r in b.rows()]
+    assert states.count(JobState.DONE) == 2
+    assert JobState.FAILED not in states  # not failed: they can run once credits are bought
+    assert b.stats("vydra")["submissions"] == 2
+
+
+# --- what cannot be known: lost answers ---------------------------------------------------------
+
+
+def test_a_lost_submit_answer_is_reported_not_resent(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("aivideoapi"))
+    b.emu.configure(lost_response_rate=1.0)
+    summary = b.run()
+    assert summary.exit_code == 1
+    assert len(summary.ambiguous) == 2
+    assert {r.state for r in b.rows()} == {JobState.AMBIGUOUS}
+    assert b.stats("aivideoapi")["submissions"] == 2  # created and charged at the provider
+    b.emu.configure(lost_response_rate=0.0)
+    again = b.run()
+    assert again.exit_code == 1 and again.submitted == 0
+    assert b.stats("aivideoapi")["submissions"] == 2  # never resent blindly
+    # Asked explicitly, grokbatch resends them, and the provider charges twice.
+    forced = b.run(resubmit_ambiguous=True)
+    assert forced.exit_code == 0
+    assert b.stats("aivideoapi")["duplicates"] == 2
+
+
+def test_apiframe_resends_a_lost_submit_with_its_idempotency_key(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("apiframe", prompts=3))
+    b.emu.configure(lost_response_rate=0.5)
+    summary = b.run()
+    assert summary.exit_code == 0, summary.to_json()
+    stats = b.stats("apiframe")
+    assert stats["duplicates"] == 0 and stats["paid"] == 3
+    assert stats["lost_responses"] > 0 and stats["replays"] >= stats["lost_responses"]
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+def test_rate_limits_and_server_errors_are_retried_without_paying_twice(
+    batch: Callable[[str], Batch], provider: str
+) -> None:
+    b = batch(manifest(provider, prompts=4, extra=PER_PROVIDER[provider]))
+    b.emu.configure(rate_limit_rate=0.3, server_error_rate=0.2, retry_after=0.05)
+    summary = b.run(tuning={"retries": 12})
+    stats = b.stats(provider)
+    assert stats["rate_limited"] + stats["server_errors"] > 0  # the faults did happen
+    assert stats["duplicates"] == 0
+    done = sum(1 for r in b.rows() if r.state is JobState.DONE)
+    # A 5xx on a submit may hide an accepted job; only a provider with idempotency keys can
+    # resend it, the others report it as ambiguous.
+    assert done + len(summary.ambiguous) == 4
+    if provider == "apiframe":
+        assert done == 4
+
+
+def test_a_failed_job_is_refunded_and_retried_only_when_asked(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("apiframe"))
+    b.emu.configure(failure_rate=1.0)
+    summary = b.run()
+    assert summary.exit_code == 1 and len(summary.failed) == 2
+    rows = b.rows()
+    assert all(r.state is JobState.FAILED and r.error for r in rows)
+    assert sum(r.spent_credits for r in rows) == 0  # APIFrame refunds failures
+    b.emu.configure(failure_rate=0.0)
+    assert b.run().submitted == 0
+    retried = b.run(retry_failed=True)
+    assert retried.exit_code == 0 and retried.submitted == 2
+
+
+def test_moderation_is_reported_as_such(batch: Callable[[str], Batch]) -> None:
+    b = batch(manifest("xai", prompts=1, extra=PER_PROVIDER["xai"]))
+    b.emu.configure(moderation_rate=1.0)
+    assert b.run().exit_code == 1
+    [row] = b.rows()
+    assert row.error_kind == "ModerationError"
+
+
+def test_a_refused_key_stops_that_provider_and_is_never_shown(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("pixeldojo", prompts=3))
+    b.emu.configure(api_keys=frozenset({"the-right-key"}))
+    secret = "sk-wrong-key-0123456789"
+    summary = b.run(env=environ_for(b.emu, key=secret))
+    assert summary.exit_code == 1
+    assert "auth_failed" in b.reporter.kinds()
+    assert b.stats("pixeldojo")["submissions"] == 0
+    assert secret not in json.dumps(summary.to_json())
+    assert secret not in json.dumps([e for e in b.reporter.events])
+    assert secret.encode() not in b.db.read_bytes()
+
+
+def test_an_expired_output_url_fails_the_job_with_that_reason(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("aivideoapi", prompts=1))
+    b.emu.configure(url_ttl=0.0)
+    assert b.run().exit_code == 1
+    [row] = b.rows()
+    assert row.error_kind == "OutputExpiredError"
