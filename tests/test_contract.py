@@ -1,0 +1,378 @@
+"""Contract tests: every adapter against the emulator over loopback HTTP.
+
+The adapters are written from providers.md and the emulator separately from it too; here
+each checks the other, provider by provider: every status on the way, every error kind,
+and the emulator's answers against the OpenAPI files where the providers publish them.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from grokbatch import providers
+from grokbatch.download import download
+from grokbatch.emulator import Emulator, EmulatorConfig
+from grokbatch.errors import (
+    AuthenticationError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+)
+from grokbatch.expand import expand
+from grokbatch.jobs import Job
+from grokbatch.manifest import loads
+from grokbatch.providers.base import HttpRequest, Polled, RemoteState
+from grokbatch.providers.client import ProviderClient
+
+pytestmark = pytest.mark.anyio
+SPECS = Path(__file__).parent / "specs"
+PARAMS = {
+    "pixeldojo": "",
+    "aimlapi": "defaults: {duration: 3, resolution: 480p}\n",
+    "aivideoapi": "",
+    "apiframe": "",
+    "vydra": "",
+    "xai": "defaults: {duration: 3, resolution: 480p}\n",
+}
+# A body each provider's real API rejects (sent raw, past grokbatch's own validation).
+BAD_BODIES = {
+    "pixeldojo": {"prompt": "x", "duration": 99},
+    "aimlapi": {"model": "x-ai/grok-imagine-video", "image_url": "https://e/a.png",
+                "reference_images": ["https://e/b.png"]},
+    "aivideoapi": {"model": "grok-imagine-image-to-video", "input": {"prompt": "x", "mode": "spicy",
+                   "image_urls": ["https://e/a.png"]}},
+    "apiframe": {"model": "grok-imagine-video", "prompt": "x", "resolution": "720p"},
+    "vydra": {"prompt": "x", "model": "image-to-video"},
+    "xai": {"model": "grok-imagine-video", "prompt": "x", "duration": 12,
+            "reference_images": [{"url": "https://e/a.png"}]},
+}  # fmt: skip
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(latency=0.0, seed=5, retry_after=0.1)) as e:
+        yield e
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        yield client
+
+
+def job_for(provider: str, prompt: str = "A lamp on a desk") -> Job:
+    [job] = expand(
+        loads(
+            f"name: c\nprovider: {provider}\nprompts: [{{id: a, template: '{prompt}'}}]\n"
+            + PARAMS[provider]
+        )
+    )
+    return job
+
+
+def client_for(
+    emu: Emulator, http: httpx.AsyncClient, provider: str, key: str = "k-123456"
+) -> ProviderClient:
+    return ProviderClient(
+        providers.get(provider), http=http, base_url=emu.base_url(provider), api_key=key
+    )
+
+
+async def poll_to_end(client: ProviderClient, remote_id: str) -> tuple[list[str], Polled]:
+    seen: list[str] = []
+    for _ in range(200):
+        polled = await client.poll(remote_id)
+        assert polled.recognised, polled.status
+        seen.append(polled.state.value)
+        if polled.state.finished:
+            return seen, polled
+        await anyio.sleep(0.03)
+    raise AssertionError(f"never finished: {seen}")
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_a_job_walks_every_status_to_a_downloadable_output(
+    emu: Emulator, http: httpx.AsyncClient, provider: str, tmp_path: Path
+) -> None:
+    emu.configure(latency=0.4)
+    client = client_for(emu, http, provider)
+    job = job_for(provider)
+    submitted = await client.submit(job)
+    assert submitted.remote_id
+    seen, polled = await poll_to_end(client, submitted.remote_id)
+    assert seen[0] == "queued" and seen[-1] == "succeeded", seen
+    assert ("running" in seen) == (provider != "xai"), seen  # xAI knows only pending → done
+    got = await download(http, polled.output_urls[0], tmp_path / "clip.mp4", kind="video")
+    assert got.size > 1000 and (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    stats = emu.stats()["providers"][provider]
+    assert (stats["submissions"], stats["duplicates"]) == (1, 0)
+    charged = submitted.charged if submitted.charged is not None else polled.charged
+    if charged is None:  # AI Video API reports no cost: it charges the published price
+        charged = job.credits
+    assert charged == pytest.approx(stats["credits_charged"])
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_a_wrong_key_is_an_authentication_error(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    emu.configure(api_keys=frozenset({"right"}))
+    secret = "sk-wrong-9876543210"
+    with pytest.raises(AuthenticationError) as caught:
+        await client_for(emu, http, provider, key=secret).submit(job_for(provider))
+    assert caught.value.status_code == 401
+    assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_an_empty_balance_is_insufficient_credits(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    emu.set_credits(provider, 0)
+    with pytest.raises(InsufficientCreditsError) as caught:
+        await client_for(emu, http, provider).submit(job_for(provider))
+    assert caught.value.status_code == (403 if provider == "aimlapi" else 402)
+    assert emu.stats()["providers"][provider]["submissions"] == 0
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_a_body_the_api_rejects_is_an_invalid_request(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    client = client_for(emu, http, provider)
+    path = providers.get(provider).submit_request(job_for(provider)).path
+    with pytest.raises(InvalidRequestError):
+        await client.send(HttpRequest("POST", path, json=BAD_BODIES[provider]))
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_an_unknown_job_is_not_found(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    with pytest.raises(NotFoundError):
+        await client_for(emu, http, provider).poll("no-such-job")
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_429_and_5xx_are_transient(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    client = client_for(emu, http, provider)
+    emu.configure(rate_limit_rate=1.0)
+    with pytest.raises(RateLimitedError) as limited:
+        await client.submit(job_for(provider))
+    sends = provider in ("pixeldojo", "apiframe", "vydra", "xai")
+    assert (limited.value.retry_after is not None) == sends
+    emu.configure(rate_limit_rate=0.0, server_error_rate=1.0)
+    with pytest.raises(TransientError) as failed:
+        await client.submit(job_for(provider))
+    assert failed.value.status_code == 503
+    assert emu.stats()["providers"][provider]["submissions"] == 0
+
+
+@pytest.mark.parametrize("provider", providers.NAMES)
+async def test_failed_and_moderated_jobs(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    client = client_for(emu, http, provider)
+    emu.configure(failure_rate=1.0)
+    job = job_for(provider)
+    submitted = await client.submit(job)
+    polled = submitted.result or (await poll_to_end(client, submitted.remote_id))[1]
+    assert polled.state is RemoteState.FAILED and polled.error and not polled.moderated
+    refunds = provider in ("aivideoapi", "apiframe", "vydra", "aimlapi", "xai")
+    assert polled.refunded == refunds
+    emu.configure(failure_rate=0.0, moderation_rate=1.0)
+    submitted = await client.submit(job_for(provider, "Another lamp"))
+    polled = submitted.result or (await poll_to_end(client, submitted.remote_id))[1]
+    assert polled.state is RemoteState.FAILED and polled.moderated
+
+
+async def test_vydra_text_to_image_is_answered_synchronously(
+    emu: Emulator, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    [job] = expand(
+        loads(
+            "name: c\nprovider: vydra\nprompts: [{id: a, template: x}]\ndefaults: {type: image}\n"
+        )
+    )
+    submitted = await client_for(emu, http, "vydra").submit(job)
+    assert submitted.result is not None and submitted.result.state is RemoteState.SUCCEEDED
+    got = await download(http, submitted.result.output_urls[0], tmp_path / "a.png", kind="image")
+    assert got.content_type == "image/png" and submitted.charged == 8
+
+
+async def test_a_lost_answer_may_have_created_a_job(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.configure(lost_response_rate=1.0)
+    with pytest.raises(TransientError) as caught:
+        await client_for(emu, http, "aivideoapi").submit(job_for("aivideoapi"))
+    assert caught.value.request_sent  # so the runner must not resend it blindly
+    assert emu.stats()["providers"]["aivideoapi"]["submissions"] == 1
+
+
+async def test_a_refused_connection_certainly_created_nothing(http: httpx.AsyncClient) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: the connection is refused
+        client = ProviderClient(
+            providers.get("pixeldojo"), http=http, base_url=f"http://127.0.0.1:{port}",
+            api_key="k",
+        )  # fmt: skip
+        with pytest.raises(TransientError) as caught:
+            await client.submit(job_for("pixeldojo"))
+    assert not caught.value.request_sent
+
+
+async def test_apiframe_replays_a_resent_key_and_refuses_it_for_another_body(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    client = client_for(emu, http, "apiframe")
+    job = job_for("apiframe")
+    first = await client.submit(job)
+    again = await client.submit(job)
+    assert again.remote_id == first.remote_id
+    stats = emu.stats()["providers"]["apiframe"]
+    assert (stats["submissions"], stats["replays"], stats["duplicates"]) == (1, 1, 0)
+    other = job_for("apiframe", "Something else")
+    request = providers.get("apiframe").submit_request(other)
+    with pytest.raises(Exception, match="409"):
+        await client.send(
+            HttpRequest("POST", request.path, json=request.json,
+                        headers={"Idempotency-Key": job.key})
+        )  # fmt: skip
+
+
+async def test_an_expired_url_is_refused_and_a_new_poll_gives_a_fresh_one(
+    emu: Emulator, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    from grokbatch.errors import OutputExpiredError
+
+    client = client_for(emu, http, "xai")
+    submitted = await client.submit(job_for("xai"))
+    emu.configure(url_ttl=0.0)
+    _, stale = await poll_to_end(client, submitted.remote_id)
+    with pytest.raises(OutputExpiredError):
+        await download(http, stale.output_urls[0], tmp_path / "a.mp4", kind="video")
+    emu.configure(url_ttl=60.0)
+    _, fresh = await poll_to_end(client, submitted.remote_id)
+    assert (await download(http, fresh.output_urls[0], tmp_path / "a.mp4", kind="video")).size
+
+
+async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    client = client_for(emu, http, "vydra")
+    job = job_for("vydra")
+    await client.submit(job)
+    await client.submit(job)
+    assert emu.stats()["providers"]["vydra"]["duplicates"] == 1
+
+
+# --- the emulator's answers against the providers' own OpenAPI files ------------------------
+
+
+def _nullable(schema: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` in JSON Schema 2020-12 terms."""
+    if isinstance(schema, dict):
+        out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
+        if schema.get("nullable") and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+    if isinstance(schema, list):
+        return [_nullable(v) for v in schema]
+    return schema
+
+
+def validator(spec_file: str, pointer: str) -> Draft202012Validator:
+    spec = _nullable(json.loads((SPECS / spec_file).read_text(encoding="utf-8")))
+    uri = f"urn:spec:{spec_file}"
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
+    return Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
+
+
+AIML_POLL = "/paths/~1v2~1video~1generations/get/responses/200/content/application~1json/schema"
+AIML_SUBMIT = "/paths/~1v2~1video~1generations/post/responses/200/content/application~1json/schema"
+
+
+async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.configure(latency=0.2)
+    headers = {"Authorization": "Bearer k"}
+    base = emu.base_url("aimlapi")
+    body = providers.get("aimlapi").submit_request(job_for("aimlapi")).json
+    submitted = (await http.post(f"{base}/v2/video/generations", json=body, headers=headers)).json()
+    validator("aimlapi-grok-imagine-video.json", AIML_SUBMIT).validate(submitted)
+    poll = validator("aimlapi-universal-video-fetch.json", AIML_POLL)
+    statuses = set()
+    for _ in range(100):
+        answer = (
+            await http.get(
+                f"{base}/v2/video/generations",
+                params={"generation_id": submitted["id"]},
+                headers=headers,
+            )
+        ).json()
+        poll.validate(answer)
+        statuses.add(answer["status"])
+        if answer["status"] == "completed":
+            break
+        await anyio.sleep(0.03)
+    assert statuses >= {"queued", "generating", "completed"}
+
+
+async def test_apiframe_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
+    headers = {"X-API-Key": "k"}
+    base = emu.base_url("apiframe")
+    spec = "apiframe-openapi.json"
+    request = providers.get("apiframe").submit_request(job_for("apiframe"))
+    answer = await http.post(f"{base}{request.path}", json=request.json, headers=headers)
+    assert answer.status_code == 202
+    validator(spec, "/components/schemas/JobAccepted").validate(answer.json())
+    job = await http.get(f"{base}/v2/jobs/{answer.json()['jobId']}", headers=headers)
+    validator(spec, "/components/schemas/Job").validate(job.json())
+    bad = await http.post(f"{base}{request.path}", json={"model": "x"}, headers=headers)
+    assert bad.status_code == 400
+    validator(spec, "/components/schemas/ValidationError").validate(bad.json())
+    emu.set_credits("apiframe", 1)
+    poor = await http.post(f"{base}{request.path}", json=request.json | {"prompt": "y"},
+                           headers=headers)  # fmt: skip
+    assert poor.status_code == 402
+    validator(spec, "/components/schemas/InsufficientCredits").validate(poor.json())
+
+
+async def test_emulator_rejects_what_the_openapi_files_reject(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    aiml = validator(
+        "aimlapi-grok-imagine-video.json",
+        "/paths/~1v2~1video~1generations/post/requestBody/content/application~1json/schema",
+    )
+    frame = validator("apiframe-openapi.json", "/components/schemas/GenerateVideoRequest")
+    cases = [
+        ("aimlapi", "/v2/video/generations", aiml,
+         {"model": "x-ai/grok-imagine-video", "duration": 30}),
+        ("aimlapi", "/v2/video/generations", aiml, {"model": "other"}),
+        ("apiframe", "/v2/videos/generate", frame, {"model": "grok-imagine-video", "prompt": ""}),
+        ("apiframe", "/v2/videos/generate", frame,
+         {"model": "grok-imagine-video", "prompt": "x", "grokImagineVideoParams": {"duration": 7}}),
+    ]  # fmt: skip
+    for provider, path, schema, body in cases:
+        assert not schema.is_valid(body)
+        answer = await http.post(
+            emu.base_url(provider) + path,
+            json=body,
+            headers={"Authorization": "Bearer k", "X-API-Key": "k"},
+        )
+        assert answer.status_code == 400, (provider, body, answer.text)
