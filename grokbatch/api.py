@@ -134,6 +134,7 @@ async def run_async(
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
+    write_report_page: bool = True,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
@@ -142,7 +143,8 @@ async def run_async(
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
-    job_timeout (tests and benchmarks use it to run fast).
+    job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
+    written to report.html in the output directory (`write_report_page=False`: not).
     """
     from .budget import BudgetPolicy
     from .progress import make_reporter
@@ -209,7 +211,7 @@ async def run_async(
                 )
                 for name, conn in connections.items()
             }
-            return await run_batch(
+            summary = await run_batch(
                 manifest=loaded.name,
                 manifest_path=str(manifest),
                 jobs=jobs,
@@ -221,3 +223,19 @@ async def run_async(
                 reporter=reporter if reporter is not None else make_reporter(),
                 units=units_for(names),
             )
+        if write_report_page:
+            summary.report = str(_write_report(store, loaded, out_dir, units_for(names)))
+        return summary
+
+
+def _write_report(store: Any, manifest: Manifest, out_dir: Path, units: dict[str, str]) -> Path:
+    """Every run leaves report.html beside its outputs: what it made, at a glance."""
+    from .report import write_report
+
+    return write_report(
+        store.jobs(manifest.name),
+        manifest_name=manifest.name,
+        output_dir=out_dir,
+        report_path=out_dir / "report.html",
+        units=units,
+    )

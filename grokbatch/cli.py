@@ -187,6 +187,8 @@ def run(
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        click.echo(summary.format(), err=True)
     sys.exit(summary.exit_code)
 
 

@@ -97,6 +97,7 @@ class RunSummary:
     interrupted: bool
     elapsed: float
     submitted: int = 0  # submits sent by this run
+    report: str | None = None  # the HTML report written after the run, if any
 
     @property
     def unfinished(self) -> int:
@@ -111,6 +112,33 @@ class RunSummary:
         if self.failed or self.ambiguous or self.unfinished:
             return EXIT_JOBS_FAILED
         return EXIT_OK
+
+    def format(self) -> str:
+        """The closing lines of a run: states, spending, what needs attention, the report."""
+        order = ("done", "running", "ready", "pending", "submitting", "failed", "ambiguous")
+        states = ", ".join(f"{self.counts[s]} {s}" for s in order if self.counts.get(s))
+        lines = [
+            f"{self.manifest}: {self.total} jobs: {states or 'none'}; "
+            f"{self.submitted} submitted this run in {self.elapsed:.1f}s"
+        ]
+        if self.budget is not None:
+            lines.append(f"credits: {self.budget.format()}")
+        if self.budget_stopped:
+            lines.append("stopped at the budget: raise --max-credits to go on (exit 3)")
+        if self.credits_exhausted:
+            lines.append("the provider is out of credits: top up and run again (exit 3)")
+        if self.ambiguous:
+            lines.append(
+                f"{len(self.ambiguous)} ambiguous: sent, answer lost, maybe paid; not resent "
+                "(grokbatch status lists them; --resubmit-ambiguous sends them again)"
+            )
+        if self.failed:
+            lines.append(f"{len(self.failed)} failed (grokbatch status; --retry-failed)")
+        if self.interrupted:
+            lines.append("interrupted: run again to resume")
+        if self.report:
+            lines.append(f"report: {self.report}")
+        return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         budget = self.budget
@@ -131,6 +159,7 @@ class RunSummary:
             "ambiguous": self.ambiguous,
             "failed": self.failed,
             "elapsed_seconds": round(self.elapsed, 3),
+            "report": self.report,
             "exit_code": self.exit_code,
         }
 
