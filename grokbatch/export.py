@@ -31,6 +31,7 @@ _HEAD = ("key", "manifest", "provider", "model", "prompt_id")
 _TAIL = (
     "prompt",
     "state",
+    "remote_id",
     "remote_status",
     "output_path",
     "size",

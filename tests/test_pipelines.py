@@ -33,3 +33,40 @@ def test_campaign_has_the_documented_shape() -> None:
     # 3 prompts × 3 styles × 2 ratios × 2 durations, minus 3×2 claymation long cuts, plus
     # the hero's square cut.
     assert plan.jobs == 3 * 3 * 2 * 2 - 3 * 2 + 1
+
+
+@pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
+def test_example_runs_end_to_end_in_the_sandbox(path: Path, tmp_path: Path) -> None:
+    from grokbatch import api
+    from grokbatch.progress import Reporter
+    from grokbatch.state import open_store
+    from grokbatch.state.base import JobState
+
+    summary = api.run(
+        path,
+        sandbox=True,
+        db=tmp_path / "sandbox.db",
+        output_dir=tmp_path / "out",
+        reporter=Reporter(),
+        environ={},  # no key anywhere: the sandbox needs none
+        emulator_options={"latency": 0.05},
+        # The examples' rate limits are for real accounts; here they would only add waiting.
+        tuning={
+            "poll_initial": 0.02,
+            "poll_max": 0.1,
+            "handle_signals": False,
+            "requests_per_minute": {},
+        },
+    )
+    assert summary.exit_code == 0, summary.to_json()
+    store = open_store(tmp_path / "sandbox.db")
+    try:
+        rows = list(store.jobs(load(path).name))
+    finally:
+        store.close()
+    assert rows and all(r.state is JobState.DONE for r in rows)
+    for row in rows:
+        data = (tmp_path / "out" / row.output_path).read_bytes()
+        assert len(data) == row.size
+        assert data[4:8] == b"ftyp" or data[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "report.html").exists()
