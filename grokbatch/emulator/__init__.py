@@ -15,13 +15,23 @@ It is written from `providers.md`, not from grokbatch's adapters, so each checks
 
 Admin endpoints (for tests, benchmarks and curious users):
 
-- `GET /_emulator/stats`: per provider `submissions` (jobs created), `replays` (APIFrame
-  idempotent replays), `duplicates` (a paid submission whose body equals an earlier one's
-  that has not failed: a clip paid twice), `paid`, `polls`, `downloads`, `rate_limited`,
-  `server_errors`, `lost_responses`, `rejected`, `credits_charged`, `credits_refunded`,
-  `balance`, and `jobs` by state; plus `totals`.
-- `POST /_emulator/config` with a JSON object of settings to change live (`GET` shows them).
-- `POST /_emulator/reset`: forget every job and counter; balances back to the start.
+- `GET /_emulator/stats`: `{"providers": {name: {...}}, "totals": {...}}` where each
+  provider has `submissions` (accepted: a job was created), `paid` (jobs that cost something
+  after refunds), `duplicates` (a paid submission whose canonical body equals that of an
+  earlier paid one that was neither refunded nor failed: a clip paid twice), `replays`
+  (APIFrame Idempotency-Key replays: not charged, not duplicates), `polls`, `downloads`,
+  `rate_limited`, `server_errors`, `lost_responses`, `rejected` (4xx for auth, validation,
+  credits, idempotency conflicts), `credits_charged`, `credits_refunded`, `balance` (in the
+  provider's unit; xAI's in USD) and `jobs` (count by state: `queued`, `running`, `ok`,
+  `failed`, `moderated`); `totals` sums the counters (not the credits, whose units differ).
+- `POST /_emulator/config` with a JSON object of `EmulatorConfig` fields to change live, e.g.
+  `{"failure_rate": 0.2, "latency": 0}` (`GET` shows the settings; keys are never echoed).
+- `POST /_emulator/reset`: forget every job, counter and idempotency key; balances back to
+  the configured credits; randomness restarts from the seed.
+
+Output files are served at `/_files/<provider>/<job id>.mp4` (or `.png`) with `expires` and
+`sig` query parameters; a URL is minted afresh by each poll that returns it and answers 403
+`AccessDenied` ("Request has expired") `url_ttl` seconds later.
 """
 
 from __future__ import annotations
@@ -95,13 +105,14 @@ class Emulator:
         self.backend.configure(changes)
 
     def set_credits(self, provider: str, credits: float) -> None:
+        self.base_url(provider)  # the same KeyError for an unknown name
         self.backend.ledger.set_balance(provider, credits)
 
     def reset(self) -> None:
-        self.backend.ledger.reset()
+        self.backend.reset()
 
 
-def serve(config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 8400) -> None:
     """Serve until Ctrl-C, printing every provider's base URL."""
     with Emulator(config, host=host, port=port) as emu:
         out = sys.stdout

@@ -26,7 +26,9 @@ class EmulatorConfig:
     rate_limit_rate: float = 0.0  # API requests answered 429
     server_error_rate: float = 0.0  # API requests answered 5xx (nothing is created)
     lost_response_rate: float = 0.0  # submits accepted and charged, answer never sent
-    # Starting balance: None = DEFAULT_CREDITS; a number for every provider; or per provider.
+    # Starting balance: None = DEFAULT_CREDITS; a number for every provider; or per provider
+    # (missing names get DEFAULT_CREDITS). Not a flat 1,000,000: that is 0.50 USD at AI/ML,
+    # less than one 10 s 720p clip (1,400,000 credits). `grokbatch emulate` passes None.
     credits: float | Mapping[str, float] | None = None
     url_ttl: float = 3600.0  # seconds an output URL stays valid after it is handed out
     seed: int | None = None  # makes every random decision reproducible

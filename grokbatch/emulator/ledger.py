@@ -1,8 +1,11 @@
 """What the emulated providers remember: jobs, balances and the counters tests read.
 
 One lock guards everything; every method is short. The counter that matters most is
-`duplicates`: a paid submission whose request body equals that of an earlier submission
-at the same provider that has not failed — somebody paying twice for the same clip.
+`duplicates`: a paid submission whose canonical request body equals that of an earlier paid
+submission at the same provider that was neither refunded nor failed — somebody paying twice
+for the same clip. It is worked out when stats are read, from what every job finally cost, so
+a twin whose first copy is later refunded stops counting, and a resubmission after a failure
+(refunded or, at PixelDojo, not) never counts.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from .config import PROVIDERS, EmulatorConfig
 COUNTERS = (
     "submissions",
     "replays",
-    "duplicates",
     "polls",
     "downloads",
     "rate_limited",
@@ -62,14 +64,15 @@ class Ledger:
         self.reset()
 
     def reset(self) -> None:
-        self.jobs: dict[str, EmuJob] = {}
-        self.balance = {p: self.config.balance_for(p) for p in PROVIDERS}
-        self.counters = {p: Counter[str]() for p in PROVIDERS}
-        self.charged = dict.fromkeys(PROVIDERS, 0.0)
-        self.refunded = dict.fromkeys(PROVIDERS, 0.0)
-        self.live: dict[str, Counter[str]] = {p: Counter() for p in PROVIDERS}
-        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}  # (p, key) → (body, id)
-        self.sequence = 0
+        with self.lock:
+            self.jobs: dict[str, EmuJob] = {}  # in order of creation
+            self.balance = {p: self.config.balance_for(p) for p in PROVIDERS}
+            self.counters = {p: Counter[str]() for p in PROVIDERS}
+            self.charged = dict.fromkeys(PROVIDERS, 0.0)
+            self.refunded = dict.fromkeys(PROVIDERS, 0.0)
+            # (provider, key) → (canonical body, job id, time.monotonic() when first seen)
+            self.idempotency: dict[tuple[str, str], tuple[str, str, float]] = {}
+            self.sequence = 0
 
     def count(self, provider: str, name: str, n: int = 1) -> None:
         with self.lock:
@@ -82,17 +85,20 @@ class Ledger:
 
     # --- jobs -------------------------------------------------------------------------------
 
-    def add(self, job: EmuJob) -> None:
-        """A new job: counted, checked for duplicates, charged if billed at submit."""
+    def add(self, job: EmuJob) -> bool:
+        """Create the job if the balance covers its price (charging it if billed at submit).
+
+        Checked and charged under one lock, so concurrent submits never overspend.
+        """
         p = job.provider
         with self.lock:
+            if self.balance[p] + 1e-9 < job.price:
+                return False
             self.jobs[job.id] = job
             self.counters[p]["submissions"] += 1
-            if self.live[p][job.body_key] > 0:
-                self.counters[p]["duplicates"] += 1
-            self.live[p][job.body_key] += 1
             if job.charge_at_submit:
                 self._charge(job, job.price)
+            return True
 
     def get(self, job_id: str) -> EmuJob | None:
         with self.lock:
@@ -110,12 +116,10 @@ class Ledger:
             if job.outcome == "ok":
                 if not job.charge_at_submit:
                     self._charge(job, job.price)
-            else:
-                self.live[job.provider][job.body_key] -= 1
-                if job.charge_at_submit and job.refunds_failures:
-                    job.refunded = job.charged
-                    self.refunded[job.provider] += job.charged
-                    self.balance[job.provider] += job.charged
+            elif job.charge_at_submit and job.refunds_failures:
+                job.refunded = job.charged
+                self.refunded[job.provider] += job.charged
+                self.balance[job.provider] += job.charged
         return phase
 
     def _charge(self, job: EmuJob, amount: float) -> None:
@@ -123,17 +127,17 @@ class Ledger:
         self.charged[job.provider] += amount
         self.balance[job.provider] -= amount
 
-    def can_afford(self, provider: str, price: float) -> bool:
-        with self.lock:
-            return self.balance[provider] + 1e-9 >= price
-
     def remember_key(self, provider: str, key: str, body_key: str, job_id: str) -> None:
         with self.lock:
-            self.idempotency[(provider, key)] = (body_key, job_id)
+            self.idempotency[(provider, key)] = (body_key, job_id, time.monotonic())
 
-    def recall_key(self, provider: str, key: str) -> tuple[str, str] | None:
+    def recall_key(self, provider: str, key: str, within: float) -> tuple[str, str] | None:
+        """(canonical body, job id) first sent with this key less than `within` s ago."""
         with self.lock:
-            return self.idempotency.get((provider, key))
+            seen = self.idempotency.get((provider, key))
+        if seen is None or time.monotonic() - seen[2] >= within:
+            return None
+        return seen[0], seen[1]
 
     def set_balance(self, provider: str, credits: float) -> None:
         with self.lock:
@@ -146,18 +150,32 @@ class Ledger:
         for job in list(self.jobs.values()):
             self.settle(job, now)
         with self.lock:
+            states = {p: Counter[str]() for p in PROVIDERS}
+            paid = Counter[str]()
+            duplicates = Counter[str]()
+            kept: set[tuple[str, str]] = set()  # (provider, body) paid for and not failed
+            for job in self.jobs.values():  # in order of creation
+                phase = job.phase(now)[0]
+                states[job.provider][job.outcome if phase == "final" else phase] += 1
+                if job.charged - job.refunded <= 0:
+                    continue
+                paid[job.provider] += 1
+                twin = (job.provider, job.body_key)
+                if twin in kept:
+                    duplicates[job.provider] += 1
+                if phase != "final" or job.outcome == "ok":
+                    kept.add(twin)
             out: dict[str, Any] = {}
             for p in PROVIDERS:
-                jobs = [j for j in self.jobs.values() if j.provider == p]
-                states = Counter(
-                    j.outcome if j.phase(now)[0] == "final" else j.phase(now)[0] for j in jobs
-                )
                 entry: dict[str, Any] = {n: self.counters[p][n] for n in COUNTERS}
-                entry["paid"] = sum(1 for j in jobs if j.charged - j.refunded > 0)
+                entry["paid"] = paid[p]
+                entry["duplicates"] = duplicates[p]
                 entry["credits_charged"] = round(self.charged[p], 10)
                 entry["credits_refunded"] = round(self.refunded[p], 10)
                 entry["balance"] = round(self.balance[p], 10)
-                entry["jobs"] = dict(states)
+                entry["jobs"] = dict(states[p])
                 out[p] = entry
-            totals = {n: sum(out[p][n] for p in PROVIDERS) for n in (*COUNTERS, "paid")}
+            totals = {
+                n: sum(out[p][n] for p in PROVIDERS) for n in (*COUNTERS, "paid", "duplicates")
+            }
         return {"providers": out, "totals": totals}

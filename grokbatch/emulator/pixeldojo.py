@@ -51,10 +51,13 @@ class PixelDojo(EmulatedProvider):
         if body.get("mode") == "image-to-video" and "image_url" not in body:
             problems.append("image-to-video needs image_url")  # [guess]
         duration = body.get("duration", 5)
-        # The seed's flat 10 credits per video (another page says 2/s: the adapter estimates
-        # the larger of the two, and records what this answer says it charged).
+        seconds = duration if isinstance(duration, int) else 0
+        # The seed says a flat 10 credits per video, another version of the page 2 per
+        # second: charge the larger, and say so in `creditCost` as the real API does.
         return problems, Spec(
-            price=10.0, duration=duration, resolution=body.get("resolution", "720p")
+            price=float(max(10, 2 * seconds)),
+            duration=duration,
+            resolution=body.get("resolution", "720p"),
         )
 
     def new_id(self, seq: int) -> str:

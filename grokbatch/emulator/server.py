@@ -19,11 +19,23 @@ from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .base import Answer, EmulatedProvider
+from .base import Answer, EmulatedProvider, Spec
 from .config import PROVIDERS, EmulatorConfig
 from .ledger import EmuJob, Ledger
 from .media import mp4_for, png_for
 
+IDEMPOTENCY_WINDOW = 24 * 3600.0  # APIFrame remembers a key for 24 h
+FLOATS = (
+    "latency",
+    "failure_rate",
+    "moderation_rate",
+    "rate_limit_rate",
+    "server_error_rate",
+    "lost_response_rate",
+    "url_ttl",
+    "retry_after",
+    "request_latency",
+)
 EXPIRED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
@@ -41,6 +53,10 @@ class Backend:
         }
         self.rng = random.Random(config.seed)
         self.rng_lock = threading.Lock()
+        self.config_lock = threading.Lock()
+        # Held from recalling an Idempotency-Key to remembering it, so that two concurrent
+        # submits with one key create one job.
+        self.idempotency_lock = threading.Lock()
         self.secret = secrets.token_bytes(16)
         self.root = ""  # http://host:port, set once the socket is bound
 
@@ -55,18 +71,30 @@ class Backend:
             return self.rng.choice(options)
 
     def configure(self, changes: Mapping[str, Any]) -> None:
+        """Change settings live; a bad name or value changes nothing and raises ValueError."""
+        fields = set(vars(self.config))
+        clean: dict[str, Any] = {}
         for name, value in changes.items():
-            if not hasattr(self.config, name):
+            if name not in fields:
                 raise ValueError(f"unknown emulator setting {name!r}")
-            if name == "api_keys" and value is not None:
-                value = frozenset(value)
-            setattr(self.config, name, value)
-            if name == "seed":
-                with self.rng_lock:
-                    self.rng = random.Random(value)
-            if name == "credits":
+            clean[name] = _coerce(name, value)
+        with self.config_lock:
+            for name, value in clean.items():
+                setattr(self.config, name, value)
+            if "seed" in clean:
+                self.reseed()
+            if "credits" in clean:
                 for p in PROVIDERS:
                     self.ledger.set_balance(p, self.config.balance_for(p))
+
+    def reseed(self) -> None:
+        with self.rng_lock:
+            self.rng = random.Random(self.config.seed)
+
+    def reset(self) -> None:
+        """Forget every job, counter and idempotency key; balances and randomness restart."""
+        self.ledger.reset()
+        self.reseed()
 
     # --- output URLs ------------------------------------------------------------------------
 
@@ -148,25 +176,36 @@ class Backend:
             return provider.invalid(problems or ["invalid body"])
         body_key = json.dumps(body, sort_keys=True, separators=(",", ":"))
         idem = headers.get("idempotency-key") if name == "apiframe" else None
-        if idem is not None:
-            if len(idem) > 255:
-                self.ledger.count(name, "rejected")
-                return provider.invalid(["Idempotency-Key must be at most 255 characters"])
-            seen = self.ledger.recall_key(name, idem)
-            if seen is not None:
-                if seen[0] != body_key:
-                    self.ledger.count(name, "rejected")
-                    return provider.error(
-                        409, "Idempotency-Key reused with a different body", "conflict"
-                    )
-                self.ledger.count(name, "replays")
-                job = self.ledger.get(seen[1])
-                assert job is not None
-                return provider.accepted(job, self.root + "/" + name)
-        if not self.ledger.can_afford(name, spec.price):
+        if idem is None:
+            return self._create_and_answer(provider, spec, body, body_key)
+        if len(idem) > 255:
+            self.ledger.count(name, "rejected")
+            return provider.invalid(["Idempotency-Key must be at most 255 characters"])
+        with self.idempotency_lock:
+            seen = self.ledger.recall_key(name, idem, within=IDEMPOTENCY_WINDOW)
+            if seen is None:
+                return self._create_and_answer(provider, spec, body, body_key, idem)
+        if seen[0] != body_key:
+            self.ledger.count(name, "rejected")
+            return provider.error(409, "Idempotency-Key reused with a different body", "conflict")
+        self.ledger.count(name, "replays")
+        job = self.ledger.get(seen[1])
+        assert job is not None  # keys are forgotten together with jobs
+        return provider.accepted(job, self.root + "/" + name)
+
+    def _create_and_answer(
+        self,
+        provider: EmulatedProvider,
+        spec: Spec,
+        body: Any,
+        body_key: str,
+        idem: str | None = None,
+    ) -> Answer | None:
+        name = provider.name
+        job = self._create(provider, spec, body, body_key)
+        if job is None:
             self.ledger.count(name, "rejected")
             return provider.insufficient(spec.price, self.ledger.balance[name])
-        job = self._create(provider, spec, body, body_key)
         if idem is not None:
             self.ledger.remember_key(name, idem, body_key, job.id)
         if self.chance(self.config.lost_response_rate):
@@ -174,7 +213,10 @@ class Backend:
             return None
         return provider.accepted(job, self.root + "/" + name)
 
-    def _create(self, provider: EmulatedProvider, spec: Any, body: Any, body_key: str) -> EmuJob:
+    def _create(
+        self, provider: EmulatedProvider, spec: Spec, body: Any, body_key: str
+    ) -> EmuJob | None:
+        """A new job with its fate drawn now, or None when the balance does not cover it."""
         cfg = self.config
         outcome = "ok"
         if self.chance(cfg.failure_rate):
@@ -200,7 +242,8 @@ class Backend:
                 "created_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
         )
-        self.ledger.add(job)
+        if not self.ledger.add(job):
+            return None
         job.details["balance"] = self.ledger.balance[provider.name]
         if spec.synchronous:
             self.ledger.settle(job)
@@ -223,7 +266,7 @@ class Backend:
         if path == "/_emulator/stats" and method == "GET":
             return Answer(200, self.ledger.stats())
         if path == "/_emulator/reset" and method == "POST":
-            self.ledger.reset()
+            self.reset()
             return Answer(200, {"reset": True})
         if path == "/_emulator/config" and method == "POST":
             try:
@@ -234,6 +277,29 @@ class Backend:
         if path == "/_emulator/config" and method == "GET":
             return Answer(200, {"config": _config_json(self.config)})
         return Answer(404, {"error": f"no admin route {method} {path}"})
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """A setting as EmulatorConfig holds it (values may come as JSON from /_emulator/config)."""
+    try:
+        if name in FLOATS:
+            number = float(value)
+            if number < 0 or (name.endswith("_rate") and number > 1):
+                raise ValueError
+            return number
+        if name == "seed":
+            return None if value is None else int(value)
+        if name == "api_keys":
+            return None if value is None else frozenset(str(k) for k in value)
+        if name == "credits":
+            if value is None:
+                return None
+            if isinstance(value, Mapping):
+                return {str(k): float(v) for k, v in value.items()}
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad value for emulator setting {name!r}: {value!r}") from None
+    return value
 
 
 def _config_json(config: EmulatorConfig) -> dict[str, Any]:
@@ -262,9 +328,23 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
-        backend = self.server.backend
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(Answer(400, {"error": "bad Content-Length"}))
+            return
         raw = self.rfile.read(length) if length else b""
+        try:
+            self._route(method, raw)
+        except Exception as exc:  # a bug here must not look like a dropped connection
+            self.close_connection = True
+            self._send(Answer(500, {"error": f"emulator bug: {type(exc).__name__}: {exc}"}))
+
+    def _route(self, method: str, raw: bytes) -> None:
+        backend = self.server.backend
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query))
         path = url.path

@@ -19,7 +19,6 @@ from .base import (
     check_int,
     check_prompt,
     check_url,
-    unknown_keys,
 )
 from .ledger import EmuJob
 
@@ -62,19 +61,16 @@ class Vydra(EmulatedProvider):
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):
             return ["body must be a JSON object"], None
-        problems: list[str] = []
-        unknown_keys(body, {"prompt", "model", "image_url", "aspect_ratio", "duration"}, problems)
+        problems: list[str] = []  # providers.md does not say unknown fields are rejected
         model = body.get("model", "text-to-video")
         check_enum(body, "model", MODELS, problems)
-        check_prompt(body, problems, required=model != "image-to-video", most=5000)
+        check_prompt(body, problems, required=True, most=5000)
         check_enum(body, "aspect_ratio", ASPECTS, problems)
         if "image_url" in body and not check_url(body["image_url"]):
             problems.append("image_url must be a URL")
         if model == "image-to-video" and "image_url" not in body:
             problems.append("image_url is required for image-to-video")
-        image = model == "text-to-image"
-        if image and "duration" in body:
-            problems.append("duration is only for video models")
+        image = model == "text-to-image"  # [guess] a duration sent with it is ignored
         check_int(body, "duration", 1, 15, problems)
         return problems, Spec(
             price=8.0 if image else 150.0,
@@ -141,9 +137,11 @@ class Vydra(EmulatedProvider):
                 output = {"imageUrl": url, "resultUrls": [url]}
             body |= {"status": "completed", "output": output, "statusMessage": "Done"}
         else:
+            # [guess] the reason is in statusMessage; `error` repeats it, as image answers do
             body |= {
                 "status": "failed",
                 "statusMessage": self.failure_message(job),
+                "error": self.failure_message(job),
                 "creditsCharged": 0,
             }
         return Answer(200, body)
