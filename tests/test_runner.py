@@ -379,3 +379,27 @@ def test_an_expired_output_url_fails_the_job_with_that_reason(
     assert b.run().exit_code == 1
     [row] = b.rows()
     assert row.error_kind == "OutputExpiredError"
+
+
+@pytest.mark.slow
+def test_a_thousand_jobs_at_concurrency_50_with_faults(batch: Callable[[str], Batch]) -> None:
+    """The runner's acceptance run: every output downloaded once, budget kept, no double pay."""
+    numbers = json.dumps(list(range(500)))
+    b = batch(
+        "name: thousand\nprompts: [{id: p, template: 'Lamp {{ n }}'}]\n"
+        f"matrix:\n  provider: [apiframe, aivideoapi]\n  n: {numbers}\n"
+        "defaults: {duration: 6}\noutput: {path: '{{ provider }}/{{ n }}.mp4'}\n"
+        "limits: {concurrency: 50, max_credits: {apiframe: 5000, aivideoapi: 7500}}\n"
+    )
+    b.emu.configure(latency=0.2, rate_limit_rate=0.05, server_error_rate=0.02, retry_after=0.05)
+    summary = b.run(tuning={"retries": 20})
+    assert summary.exit_code == 0, summary.to_json()
+    rows = b.rows()
+    assert len(rows) == 1000 and all(r.state is JobState.DONE for r in rows)
+    for name, budget in (("apiframe", 5000), ("aivideoapi", 7500)):
+        stats = b.stats(name)
+        assert stats["rate_limited"] > 0 and stats["server_errors"] > 0
+        assert stats["submissions"] == 500 and stats["duplicates"] == 0
+        assert stats["downloads"] == 500  # each output downloaded exactly once
+        assert stats["credits_charged"] <= budget
+        assert sum(r.spent_credits for r in rows if r.provider == name) <= budget
