@@ -96,7 +96,7 @@ def test_a_second_ctrl_c_quits_at_once_and_the_state_stays_consistent(tmp_path: 
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert time.monotonic() - started < 2, "the second Ctrl-C did not stop at once"
         assert proc.returncode == 130, err[-2000:]
         emu.configure(latency=0.0, request_latency=0.0)
