@@ -376,3 +376,38 @@ async def test_emulator_rejects_what_the_openapi_files_reject(
             headers={"Authorization": "Bearer k", "X-API-Key": "k"},
         )
         assert answer.status_code == 400, (provider, body, answer.text)
+
+
+async def test_a_redirecting_base_url_is_refused_before_the_key_can_be_dropped(
+    http: httpx.AsyncClient,
+) -> None:
+    """Vydra's bare host redirects to www.: following it would drop the key and look like a
+    bad key; grokbatch stops and names the URL to use instead."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", "https://www.vydra.ai" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = ProviderClient(
+            providers.get("vydra"), http=http,
+            base_url=f"http://127.0.0.1:{server.server_address[1]}", api_key="sk-secret-1234",
+        )  # fmt: skip
+        with pytest.raises(Exception, match=r"www\.vydra\.ai") as caught:
+            await client.submit(job_for("vydra"))
+        assert "sk-secret-1234" not in str(caught.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
