@@ -101,17 +101,19 @@ class Backend:
     def file_url(self, job: EmuJob) -> str:
         ext = "png" if job.kind == "image" else "mp4"
         path = f"/_files/{job.provider}/{job.id}.{ext}"
-        expires = int(time.time() + self.config.url_ttl) if self.config.url_ttl > 0 else 0
-        return f"{self.root}{path}?expires={expires}&sig={self._sign(path, expires)}"
+        # Milliseconds, so that a url_ttl under a second (tests) expires when it should.
+        expires = round(time.time() + self.config.url_ttl, 3) if self.config.url_ttl > 0 else 0.0
+        return f"{self.root}{path}?expires={expires:.3f}&sig={self._sign(path, expires)}"
 
-    def _sign(self, path: str, expires: int) -> str:
-        return hmac.new(self.secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+    def _sign(self, path: str, expires: float) -> str:
+        signed = hmac.new(self.secret, f"{path}:{expires:.3f}".encode(), hashlib.sha256)
+        return signed.hexdigest()[:32]
 
     def file(self, path: str, query: dict[str, str]) -> Answer:
         try:
-            expires = int(query.get("expires", ""))
+            expires = float(query.get("expires", ""))
         except ValueError:
-            expires = -1
+            expires = -1.0
         if not hmac.compare_digest(query.get("sig", ""), self._sign(path, expires)):
             return Answer(
                 403, EXPIRED.replace("Request has expired", "Bad signature"), {}, "application/xml"
@@ -313,6 +315,9 @@ def _config_json(config: EmulatorConfig) -> dict[str, Any]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the client's
+    # delayed ACK would hold every answer back ~40 ms.
+    disable_nagle_algorithm = True
     server: EmulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters
