@@ -28,7 +28,7 @@ from .manifest import Manifest, load
 from .plan import credit_limits
 
 if TYPE_CHECKING:
-    from .runner import RunSummary
+    from .summary import RunSummary
 
 DEFAULT_DB = Path(".grokbatch") / "state.db"
 SANDBOX_DB = Path(".grokbatch") / "sandbox.db"

@@ -21,7 +21,9 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from functools import cache
 from html import escape
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -91,8 +93,8 @@ def render_report(
         controls=_controls(jobs, axes),
         cards=cards,
         data=_script_json(script_data),
-        css=_CSS,
-        js=_JS,
+        css=_asset("report.css"),
+        js=_asset("report.js"),
     )
 
 
@@ -438,214 +440,8 @@ _PAGE = """<!doctype html>
 <script>{js}</script></body></html>
 """
 
-_CSS = """
-:root{--bg:#f4f5f7;--card:#fff;--ink:#1d2330;--muted:#667085;--line:#e3e6eb;--chip:#eef1f5;
---accent:#3358d4;color-scheme:light dark}
-@media (prefers-color-scheme:dark){:root{--bg:#14161a;--card:#1e2127;--ink:#e7e9ee;
---muted:#98a2b3;--line:#2e333b;--chip:#2a2f37;--accent:#8aa4ff}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,
-"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-header{padding:20px 24px 8px}
-h1{margin:0;font-size:22px;font-weight:650}
-.muted{color:var(--muted)}
-.tiles{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
-.tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:8px 14px;
-display:flex;flex-direction:column;align-items:flex-start;gap:2px;min-width:86px}
-.tile b{font-size:20px;font-variant-numeric:tabular-nums}
-.tile span{color:var(--muted);font-size:12px}
-table.money{border-collapse:collapse;background:var(--card);border:1px solid var(--line);
-border-radius:10px;font-variant-numeric:tabular-nums;border-style:hidden;
-box-shadow:0 0 0 1px var(--line)}
-.scroll{overflow-x:auto;max-width:100%;padding:1px}
-.money th,.money td{padding:6px 12px;text-align:right;border-bottom:1px solid var(--line);
-white-space:nowrap}
-.money th:first-child,.money thead th{text-align:left}
-.money thead th{font-size:12px;color:var(--muted);font-weight:600}
-.money tbody tr:last-child>*{border-bottom:0}
-.note{font-size:12px;color:var(--muted);margin:6px 0 0}
-nav{position:sticky;top:0;z-index:2;display:flex;flex-wrap:wrap;gap:10px 16px;
-align-items:flex-end;padding:10px 24px;background:var(--bg);border-bottom:1px solid var(--line)}
-nav label{display:flex;flex-direction:column;font-size:11px;color:var(--muted);gap:2px;
-text-transform:uppercase;letter-spacing:.04em}
-nav select,nav input{font:inherit;font-size:13px;padding:4px 6px;border:1px solid var(--line);
-border-radius:6px;background:var(--card);color:var(--ink);text-transform:none;min-width:90px}
-nav .search input{width:220px}
-#shown{margin-left:auto;font-size:12px}
-main{padding:12px 24px 40px}
-.group>h2{font-size:15px;margin:18px 0 8px;font-weight:600}
-.group>h2 small{color:var(--muted);font-weight:400;margin-left:6px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:14px}
-.row .grid{display:flex;overflow-x:auto;padding-bottom:8px;scroll-snap-type:x proximity}
-.row .card{flex:0 0 300px;scroll-snap-align:start}
-.card{content-visibility:auto;contain-intrinsic-size:auto 300px auto 470px;
-background:var(--card);border:1px solid var(--line);border-radius:12px;overflow:hidden;
-display:flex;flex-direction:column;box-shadow:0 1px 2px rgba(16,24,40,.05)}
-.card[hidden]{display:none}
-.media{position:relative;aspect-ratio:16/9;background:#0d0f12}
-.media video,.media img{display:block;width:100%;height:100%;object-fit:contain}
-.media.broken::after{content:"file missing";position:absolute;inset:0;display:grid;
-place-items:center;color:#f3b1ab;font-size:13px;background:#1b1012}
-.placeholder{position:absolute;inset:0;display:flex;flex-direction:column;gap:4px;
-align-items:center;justify-content:center;font-size:18px;font-weight:650;
-text-transform:uppercase;letter-spacing:.08em;background:var(--chip);color:var(--muted)}
-.placeholder small{font-size:11px;font-weight:400;text-transform:none;letter-spacing:0}
-.placeholder.s-failed{background:#fdecea;color:#b42318}
-.placeholder.s-ambiguous{background:#fff4e0;color:#b54708}
-.placeholder.s-running,.placeholder.s-submitting,.placeholder.s-ready{background:#eaf0ff;
-color:#3358d4}
-.body{padding:10px 12px 12px;display:flex;flex-direction:column;gap:7px;min-width:0}
-.head{display:flex;align-items:center;gap:8px;font-size:12px}
-.who{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.took{margin-left:auto;color:var(--muted);font-variant-numeric:tabular-nums;white-space:nowrap}
-.badge{display:inline-block;border-radius:999px;padding:1px 8px;font-size:11px;font-weight:650;
-text-transform:uppercase;letter-spacing:.04em;background:#e4e7ec;color:#344054}
-.badge.s-done{background:#d1fadf;color:#05603a}
-.badge.s-failed{background:#fee4e2;color:#b42318}
-.badge.s-ambiguous{background:#fef0c7;color:#93370d}
-.badge.s-running{background:#d1e0ff;color:#2d31a6}
-.badge.s-submitting{background:#ebe9fe;color:#5925dc}
-.badge.s-ready{background:#ccfbef;color:#125d56}
-.prompt{margin:0;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;
-overflow:hidden;overflow-wrap:anywhere}
-.chips{display:flex;flex-wrap:wrap;gap:4px}
-.chip{background:var(--chip);border-radius:6px;padding:1px 7px;font-size:12px;
-overflow-wrap:anywhere}
-.chip i{font-style:normal;color:var(--muted);margin-right:4px}
-.error{margin:0;padding:6px 8px;border-radius:6px;background:#fdecea;color:#7a271a;
-font-size:12px;overflow-wrap:anywhere}
-dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:1px 10px;font-size:12px;
-font-variant-numeric:tabular-nums}
-dt{color:var(--muted)}
-dd{margin:0;overflow-wrap:anywhere}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.path{font-size:11px;color:var(--muted);overflow-wrap:anywhere;text-decoration:none}
-.path:hover{color:var(--accent);text-decoration:underline}
-@media (max-width:600px){header,main,nav{padding-left:12px;padding-right:12px}
-nav{position:static}
-nav .search input{width:100%}}
-"""
 
-# Filters read #axis=value&state=...&q=...&group=axis from the URL and keep it in step, so a
-# view can be bookmarked; body[data-ready] and data-shown tell a reader (or a test) it ran.
-_JS = """
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("gb-data").textContent);
-  var body = document.body, main = document.getElementById("groups");
-  var cards = Array.prototype.slice.call(document.querySelectorAll("article.card"));
-  var texts = cards.map(function (c) { return c.textContent.toLowerCase(); });
-  var attrOf = {state: "data-state"}, valuesOf = {state: data.states};
-  data.axes.forEach(function (a) { attrOf[a.key] = a.attr; valuesOf[a.key] = a.values; });
-  var selects = Array.prototype.slice.call(document.querySelectorAll("select[data-filter]"));
-  var group = document.getElementById("group"), q = document.getElementById("q");
-  var shownLabel = document.getElementById("shown"), grouped = null;
-
-  function regroup(key) {
-    if (key === grouped) return;
-    grouped = key;
-    main.textContent = "";
-    var sections = [], byValue = {};
-    var values = key ? valuesOf[key].concat([""]) : [""];
-    values.forEach(function (v) {
-      var sec = document.createElement("section"), grid = document.createElement("div");
-      sec.className = key ? "group row" : "group";
-      grid.className = "grid";
-      if (key) {
-        var h = document.createElement("h2"), label = v === "" ? "(none)" : v;
-        h.textContent = key + ": " + label;
-        h.appendChild(document.createElement("small"));
-        sec.appendChild(h);
-      }
-      sec.appendChild(grid);
-      sections.push(sec);
-      byValue[v] = grid;
-    });
-    cards.forEach(function (c) {
-      var v = key ? c.getAttribute(attrOf[key]) || "" : "";
-      (byValue[v] || byValue[""]).appendChild(c);
-    });
-    sections.forEach(function (s) { main.appendChild(s); });
-  }
-
-  function apply(writeHash) {
-    var wanted = [], needle = q.value.trim().toLowerCase(), shown = 0;
-    selects.forEach(function (s) {
-      if (s.value) wanted.push([attrOf[s.getAttribute("data-filter")], s.value]);
-    });
-    regroup(group.value);
-    cards.forEach(function (c, i) {
-      var ok = !needle || texts[i].indexOf(needle) >= 0;
-      for (var k = 0; ok && k < wanted.length; k++) {
-        ok = c.getAttribute(wanted[k][0]) === wanted[k][1];
-      }
-      c.hidden = !ok;
-      if (ok) shown++;
-    });
-    Array.prototype.forEach.call(main.children, function (sec) {
-      var n = sec.querySelectorAll("article.card:not([hidden])").length;
-      var total = sec.querySelectorAll("article.card").length;
-      sec.hidden = total === 0 || (n === 0 && grouped !== "");
-      var small = sec.querySelector("h2 small");
-      if (small) small.textContent = n + " of " + total;
-    });
-    shownLabel.textContent = shown + " of " + cards.length + " shown";
-    body.setAttribute("data-shown", String(shown));
-    if (writeHash) {
-      var p = new URLSearchParams();
-      selects.forEach(function (s) {
-        if (s.value) p.set(s.getAttribute("data-filter"), s.value);
-      });
-      if (needle) p.set("q", q.value.trim());
-      if (group.value) p.set("group", group.value);
-      try { history.replaceState(null, "", "#" + p.toString()); } catch (e) { /* file:// */ }
-    }
-  }
-
-  function setSelect(s, v) {
-    for (var i = 0; i < s.options.length; i++) {
-      if (s.options[i].value === v) { s.value = v; return; }
-    }
-  }
-
-  function readHash() {
-    var p = new URLSearchParams(location.hash.replace(/^#/, ""));
-    selects.forEach(function (s) { setSelect(s, p.get(s.getAttribute("data-filter")) || ""); });
-    setSelect(group, p.get("group") || "");
-    q.value = p.get("q") || "";
-  }
-
-  function media() {
-    var ok = 0, bad = 0;
-    document.querySelectorAll(".media img, .media video").forEach(function (m) {
-      // Not networkState: it passes through NO_SOURCE while every video picks its source.
-      var broken = m.tagName === "IMG" ? m.complete && m.naturalWidth === 0 : m.error !== null;
-      var loaded = m.tagName === "IMG" ? m.complete && m.naturalWidth > 0 : m.readyState > 0;
-      m.parentNode.classList.toggle("broken", broken);
-      if (broken) bad++;
-      if (loaded) ok++;
-    });
-    body.setAttribute("data-media-loaded", String(ok));
-    body.setAttribute("data-media-broken", String(bad));
-  }
-
-  document.getElementById("controls").hidden = false;
-  selects.concat([group]).forEach(function (s) {
-    s.addEventListener("change", function () { apply(true); });
-  });
-  q.addEventListener("input", function () { apply(true); });
-  window.addEventListener("hashchange", function () { readHash(); apply(false); });
-  // Media events do not bubble, so listen in the capture phase; batch them so thousands of
-  // lazy images loading do not rescan the page once each.
-  var pending = 0;
-  ["load", "loadedmetadata", "error"].forEach(function (type) {
-    document.addEventListener(type, function () {
-      if (!pending) pending = setTimeout(function () { pending = 0; media(); }, 50);
-    }, true);
-  });
-  readHash();
-  apply(false);
-  media();
-  body.setAttribute("data-ready", "1");
-})();
-"""
+@cache
+def _asset(name: str) -> str:
+    """The page's stylesheet and script, kept as real .css/.js files beside the code."""
+    return resources.files("grokbatch").joinpath("assets", name).read_text(encoding="utf-8")

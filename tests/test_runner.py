@@ -18,9 +18,9 @@ import pytest
 from grokbatch import api, providers
 from grokbatch.emulator import Emulator, EmulatorConfig
 from grokbatch.progress import Reporter
-from grokbatch.runner import RunSummary
 from grokbatch.state import open_store
 from grokbatch.state.base import JobRow, JobState
+from grokbatch.summary import RunSummary
 
 FAST = {
     "poll_initial": 0.02,
