@@ -403,3 +403,20 @@ def test_a_thousand_jobs_at_concurrency_50_with_faults(batch: Callable[[str], Ba
         assert stats["downloads"] == 500  # each output downloaded exactly once
         assert stats["credits_charged"] <= budget
         assert sum(r.spent_credits for r in rows if r.provider == name) <= budget
+
+
+def test_provider_concurrency_caps_jobs_in_flight_at_one_provider(
+    batch: Callable[[str], Batch],
+) -> None:
+    # Vydra's plans cap concurrent jobs: at most 2 here, though 10 may run overall.
+    b = batch(manifest("vydra", prompts=6, limits="provider_concurrency: {vydra: 2}"))
+    b.emu.configure(latency=0.3)
+    assert b.run().exit_code == 0
+    in_flight = peak = 0
+    for kind, _, _ in b.reporter.events:
+        if kind == "submitted":
+            in_flight += 1
+            peak = max(peak, in_flight)
+        elif kind in ("done", "failed"):
+            in_flight -= 1
+    assert peak == 2
