@@ -7,7 +7,6 @@ and the emulator's answers against the OpenAPI files where the providers publish
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,9 +15,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 
 from grokbatch import providers
 from grokbatch.download import download
@@ -37,8 +33,9 @@ from grokbatch.manifest import loads
 from grokbatch.providers.base import HttpRequest, Polled, RemoteState
 from grokbatch.providers.client import ProviderClient
 
+from .openapi import AIML_FETCH_FILE, AIML_FILE, AIML_POLL, AIML_SUBMIT, openapi_schema
+
 pytestmark = pytest.mark.anyio
-SPECS = Path(__file__).parent / "specs"
 PARAMS = {
     "pixeldojo": "",
     "aimlapi": "defaults: {duration: 3, resolution: 480p}\n",
@@ -284,37 +281,14 @@ async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
 # --- the emulator's answers against the providers' own OpenAPI files ------------------------
 
 
-def _nullable(schema: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` in JSON Schema 2020-12 terms."""
-    if isinstance(schema, dict):
-        out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
-        if schema.get("nullable") and "type" in out:
-            out["type"] = [out["type"], "null"]
-        return out
-    if isinstance(schema, list):
-        return [_nullable(v) for v in schema]
-    return schema
-
-
-def validator(spec_file: str, pointer: str) -> Draft202012Validator:
-    spec = _nullable(json.loads((SPECS / spec_file).read_text(encoding="utf-8")))
-    uri = f"urn:spec:{spec_file}"
-    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
-    return Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
-
-
-AIML_POLL = "/paths/~1v2~1video~1generations/get/responses/200/content/application~1json/schema"
-AIML_SUBMIT = "/paths/~1v2~1video~1generations/post/responses/200/content/application~1json/schema"
-
-
 async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
     emu.configure(latency=0.2)
     headers = {"Authorization": "Bearer k"}
     base = emu.base_url("aimlapi")
     body = providers.get("aimlapi").submit_request(job_for("aimlapi")).json
     submitted = (await http.post(f"{base}/v2/video/generations", json=body, headers=headers)).json()
-    validator("aimlapi-grok-imagine-video.json", AIML_SUBMIT).validate(submitted)
-    poll = validator("aimlapi-universal-video-fetch.json", AIML_POLL)
+    openapi_schema(AIML_FILE, AIML_SUBMIT).validate(submitted)
+    poll = openapi_schema(AIML_FETCH_FILE, AIML_POLL)
     statuses = set()
     for _ in range(100):
         answer = (
@@ -339,27 +313,27 @@ async def test_apiframe_answers_match_its_openapi(emu: Emulator, http: httpx.Asy
     request = providers.get("apiframe").submit_request(job_for("apiframe"))
     answer = await http.post(f"{base}{request.path}", json=request.json, headers=headers)
     assert answer.status_code == 202
-    validator(spec, "/components/schemas/JobAccepted").validate(answer.json())
+    openapi_schema(spec, "/components/schemas/JobAccepted").validate(answer.json())
     job = await http.get(f"{base}/v2/jobs/{answer.json()['jobId']}", headers=headers)
-    validator(spec, "/components/schemas/Job").validate(job.json())
+    openapi_schema(spec, "/components/schemas/Job").validate(job.json())
     bad = await http.post(f"{base}{request.path}", json={"model": "x"}, headers=headers)
     assert bad.status_code == 400
-    validator(spec, "/components/schemas/ValidationError").validate(bad.json())
+    openapi_schema(spec, "/components/schemas/ValidationError").validate(bad.json())
     emu.set_credits("apiframe", 1)
     poor = await http.post(f"{base}{request.path}", json=request.json | {"prompt": "y"},
                            headers=headers)  # fmt: skip
     assert poor.status_code == 402
-    validator(spec, "/components/schemas/InsufficientCredits").validate(poor.json())
+    openapi_schema(spec, "/components/schemas/InsufficientCredits").validate(poor.json())
 
 
 async def test_emulator_rejects_what_the_openapi_files_reject(
     emu: Emulator, http: httpx.AsyncClient
 ) -> None:
-    aiml = validator(
+    aiml = openapi_schema(
         "aimlapi-grok-imagine-video.json",
         "/paths/~1v2~1video~1generations/post/requestBody/content/application~1json/schema",
     )
-    frame = validator("apiframe-openapi.json", "/components/schemas/GenerateVideoRequest")
+    frame = openapi_schema("apiframe-openapi.json", "/components/schemas/GenerateVideoRequest")
     cases = [
         ("aimlapi", "/v2/video/generations", aiml,
          {"model": "x-ai/grok-imagine-video", "duration": 30}),

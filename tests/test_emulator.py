@@ -14,19 +14,25 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 
 from grokbatch.emulator import PROVIDERS, Emulator, EmulatorConfig, serve
 from grokbatch.emulator.config import DEFAULT_CREDITS
 
-SPECS = Path(__file__).parent / "specs"
+from .openapi import (
+    AIML_FETCH_FILE,
+    AIML_FILE,
+    AIML_POLL,
+    AIML_REQUEST,
+    AIML_SUBMIT,
+    FRAME_FILE,
+)
+from .openapi import openapi_schema as schema
+
 Json = dict[str, Any]
 
 
@@ -780,32 +786,6 @@ def test_serve_prints_every_base_url_and_stops_on_ctrl_c(
 # --- the providers' own OpenAPI files ----------------------------------------------------------
 
 
-def _nullable(schema: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` in JSON Schema 2020-12 terms."""
-    if isinstance(schema, dict):
-        out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
-        if schema.get("nullable") and "type" in out:
-            out["type"] = [out["type"], "null"]
-        return out
-    if isinstance(schema, list):
-        return [_nullable(v) for v in schema]
-    return schema
-
-
-def schema(spec_file: str, pointer: str) -> Draft202012Validator:
-    spec = _nullable(json.loads((SPECS / spec_file).read_text(encoding="utf-8")))
-    uri = f"urn:spec:{spec_file}"
-    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
-    return Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
-
-
-AIML_FILE = "aimlapi-grok-imagine-video.json"
-AIML_REQUEST = "/paths/~1v2~1video~1generations/post/requestBody/content/application~1json/schema"
-AIML_SUBMIT = "/paths/~1v2~1video~1generations/post/responses/200/content/application~1json/schema"
-AIML_POLL = "/paths/~1v2~1video~1generations/get/responses/200/content/application~1json/schema"
-FRAME_FILE = "apiframe-openapi.json"
-
-
 def frame(name: str) -> Draft202012Validator:
     return schema(FRAME_FILE, f"/components/schemas/{name}")
 
@@ -814,7 +794,7 @@ def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.Client) ->
     api = APIS["aimlapi"]
     submitted, polled = (
         schema(AIML_FILE, AIML_SUBMIT),
-        schema("aimlapi-universal-video-fetch.json", AIML_POLL),
+        schema(AIML_FETCH_FILE, AIML_POLL),
     )
     emu.configure(latency=0.3)
     answer = submit(emu, http, api).json()

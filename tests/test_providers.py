@@ -7,13 +7,9 @@ OpenAPI files. `test_contract.py` runs the same adapters against the emulator ov
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 
 from grokbatch import providers
 from grokbatch.errors import (
@@ -32,7 +28,7 @@ from grokbatch.manifest import loads
 from grokbatch.providers.base import HttpResponse, RemoteState
 from grokbatch.providers.client import resolve_api_key, resolve_base_url
 
-SPECS = Path(__file__).parent / "specs"
+from .openapi import AIML_REQUEST, FRAME_REQUEST, openapi_schema
 
 
 def job_for(provider: str, params: str = "", template: str = "A fox in the snow") -> Job:
@@ -42,18 +38,6 @@ def job_for(provider: str, params: str = "", template: str = "A fox in the snow"
         )
     )
     return job
-
-
-def openapi_validator(spec_file: str, pointer: str) -> Draft202012Validator:
-    """A validator for the schema at `pointer` inside an OpenAPI 3.1 file, refs resolved."""
-    spec = json.loads((SPECS / spec_file).read_text(encoding="utf-8"))
-    uri = f"urn:spec:{spec_file}"
-    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
-    return Draft202012Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
-
-
-AIML_REQUEST = "/paths/~1v2~1video~1generations/post/requestBody/content/application~1json/schema"
-APIFRAME_REQUEST = "/components/schemas/GenerateVideoRequest"
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -71,7 +55,7 @@ APIFRAME_REQUEST = "/components/schemas/GenerateVideoRequest"
 def test_aimlapi_requests_validate_against_its_openapi(params: str) -> None:
     request = providers.get("aimlapi").submit_request(job_for("aimlapi", params))
     assert (request.method, request.path) == ("POST", "/v2/video/generations")
-    openapi_validator("aimlapi-grok-imagine-video.json", AIML_REQUEST).validate(request.json)
+    openapi_schema("aimlapi-grok-imagine-video.json", AIML_REQUEST).validate(request.json)
     assert request.json and request.json["model"] == "x-ai/grok-imagine-video"
 
 
@@ -91,7 +75,7 @@ def test_aimlapi_poll_uses_the_generation_id_query() -> None:
 def test_apiframe_requests_validate_against_its_openapi(params: str) -> None:
     job = job_for("apiframe", params)
     request = providers.get("apiframe").submit_request(job)
-    openapi_validator("apiframe-openapi.json", APIFRAME_REQUEST).validate(request.json)
+    openapi_schema("apiframe-openapi.json", FRAME_REQUEST).validate(request.json)
     # The job key is the idempotency key: the same job always resends the same key.
     assert request.headers == {"Idempotency-Key": job.key}
     assert len(job.key) <= 255
@@ -100,11 +84,11 @@ def test_apiframe_requests_validate_against_its_openapi(params: str) -> None:
 
 def test_openapi_validator_catches_a_wrong_body() -> None:
     # Guard against a validator that accepts anything.
-    validator = openapi_validator("apiframe-openapi.json", APIFRAME_REQUEST)
+    validator = openapi_schema("apiframe-openapi.json", FRAME_REQUEST)
     assert not validator.is_valid(
         {"model": "grok-imagine-video", "prompt": "x", "grokImagineVideoParams": {"duration": 8}}
     )
-    aiml = openapi_validator("aimlapi-grok-imagine-video.json", AIML_REQUEST)
+    aiml = openapi_schema("aimlapi-grok-imagine-video.json", AIML_REQUEST)
     assert not aiml.is_valid({"model": "x-ai/grok-imagine-video", "duration": 20})
 
 
