@@ -473,12 +473,21 @@ def test_an_empty_balance_is_the_providers_insufficient_credits(
 @pytest.mark.parametrize("name", NAMES)
 def test_an_unknown_job_is_404(emu: Emulator, http: httpx.Client, name: str) -> None:
     api = APIS[name]
-    answer = http.get(emu.base_url(name) + api.poll_path("nope"), headers=api.headers())
+    unknown = "3f1c9d2e-8a4b-4c6d-9e0f-123456789abc" if name == "apiframe" else "nope"
+    answer = http.get(emu.base_url(name) + api.poll_path(unknown), headers=api.headers())
     body = assert_error_shape(api, answer, 404)
     if name == "vydra":
         assert body["code"] == "JOB_NOT_FOUND"
     if name == "aivideoapi":
         assert body["error"]["code"] == "task_not_found"
+
+
+def test_apiframe_answers_400_to_a_job_id_that_is_not_a_uuid(
+    emu: Emulator, http: httpx.Client
+) -> None:
+    api = APIS["apiframe"]
+    answer = http.get(emu.base_url("apiframe") + api.poll_path("nope"), headers=api.headers())
+    assert assert_error_shape(api, answer, 400)["error"] == "`id` is not a valid UUID"
 
 
 def test_an_unknown_provider_or_route_is_404(emu: Emulator, http: httpx.Client) -> None:

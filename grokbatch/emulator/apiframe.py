@@ -8,6 +8,7 @@ charged at submit and refunded on failure. Errors are `{error: "..."}`.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from .base import (
@@ -52,6 +53,13 @@ class ApiFrame(EmulatedProvider):
 
     def invalid(self, problems: list[str]) -> Answer:
         return self.error(400, "Invalid request body", "invalid", details={"body": problems})
+
+    def not_found(self, job_id: str) -> Answer:
+        try:
+            uuid.UUID(job_id)
+        except ValueError:  # the OpenAPI file: 400 when `id` is not a valid UUID
+            return self.error(400, "`id` is not a valid UUID", "invalid")
+        return self.error(404, "Job not found", "not_found")
 
     def poll_id(self, path: str, query: dict[str, str]) -> str | None:
         m = POLL.match(path)
