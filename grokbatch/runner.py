@@ -221,18 +221,7 @@ class _Run:
         if polled.state is RemoteState.FAILED:
             kind = "ModerationError" if polled.moderated else "RemoteJobFailedError"
             message = polled.error or f"the provider reports {polled.status}"
-            self.store.mark_failed(
-                self.manifest,
-                job.key,
-                run_id=self.run_id,
-                error=message,
-                error_kind=kind,
-                refunded=polled.refunded,
-                charged_credits=polled.charged,
-                charged_usd=polled.usd,
-            )
-            self.set_state(job, JobState.FAILED)
-            self.reporter.event("failed", job, f"{kind}: {message}")
+            self._fail(job, message, kind, polled=polled)
             return
         if state is JobState.RUNNING:
             self.store.mark_ready(
@@ -398,16 +387,8 @@ class _Run:
             try:
                 polled = await client.poll(remote_id)
             except NotFoundError as exc:
-                self.store.mark_failed(
-                    self.manifest,
-                    job.key,
-                    run_id=self.run_id,
-                    error=f"the provider no longer knows job {remote_id}: {exc}",
-                    error_kind="NotFoundError",
-                    refunded=False,
-                )
-                self.set_state(job, JobState.FAILED)
-                self.reporter.event("failed", job, str(exc))
+                message = f"the provider no longer knows job {remote_id}: {exc}"
+                self._fail(job, message, "NotFoundError")
                 return None
             except (TransientError, ProtocolError) as exc:
                 failures += 1
@@ -464,7 +445,7 @@ class _Run:
         refreshed = False
         for attempt in range(self.settings.retries + 1):
             if not polled.output_urls:
-                self._fail_ready(
+                self._fail(
                     job, "the provider reported success but gave no output URL", "ProtocolError"
                 )
                 return
@@ -478,7 +459,7 @@ class _Run:
                 )
             except OutputExpiredError as exc:
                 if refreshed:
-                    self._fail_ready(
+                    self._fail(
                         job, f"output URL expired before download: {exc}", "OutputExpiredError"
                     )
                     return
@@ -486,7 +467,7 @@ class _Run:
                 fresh = await self.poll_until_finished(job, remote_id, ready=True)
                 if fresh is None or fresh.state is not RemoteState.SUCCEEDED:
                     if fresh is not None:
-                        self._fail_ready(
+                        self._fail(
                             job,
                             "output URL expired and the provider no longer reports the job done",
                             "OutputExpiredError",
@@ -499,7 +480,7 @@ class _Run:
                     return
                 continue
             except DownloadError as exc:
-                self._fail_ready(job, str(exc), "DownloadError")
+                self._fail(job, str(exc), "DownloadError")
                 return
             self.store.mark_done(
                 self.manifest,
@@ -514,18 +495,21 @@ class _Run:
             return
         self.reporter.event("unfinished", job, "download kept failing; a rerun retries it")
 
-    def _fail_ready(self, job: Job, message: str, kind: str) -> None:
-        # The provider charged for the clip: failing it here keeps its charge spent.
+    def _fail(self, job: Job, message: str, kind: str, *, polled: Polled | None = None) -> None:
+        """Record a job as failed. Unless the provider says it refunds (`polled`), its charge
+        stays spent: a clip that was made but could not be fetched was still paid for."""
         self.store.mark_failed(
             self.manifest,
             job.key,
             run_id=self.run_id,
             error=message,
             error_kind=kind,
-            refunded=False,
+            refunded=polled.refunded if polled else False,
+            charged_credits=polled.charged if polled else None,
+            charged_usd=polled.usd if polled else None,
         )
         self.set_state(job, JobState.FAILED)
-        self.reporter.event("failed", job, message)
+        self.reporter.event("failed", job, f"{kind}: {message}")
 
 
 async def run_batch(
