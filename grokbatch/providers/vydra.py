@@ -97,9 +97,6 @@ class Vydra(Provider):
             found.append(Violation("duration", "takes no duration for images", "remove duration"))
         return found
 
-    def needs_prompt(self, params: Mapping[str, Any], model: str | None) -> bool:
-        return self.pick_model(params, model) != I2V
-
     def list_price(self, params: Mapping[str, Any]) -> Price:
         return Price(8.0 if params.get("type") == "image" else 150.0, None, "published")
 
