@@ -493,7 +493,8 @@ def test_apiframe_answers_400_to_a_job_id_that_is_not_a_uuid(
 def test_an_unknown_provider_or_route_is_404(emu: Emulator, http: httpx.Client) -> None:
     assert http.get(f"{emu.url}/midjourney/v1/x").status_code == 404
     api = APIS["apiframe"]
-    assert http.get(emu.base_url("apiframe") + "/v9/nothing", headers=api.headers()).status_code
+    unknown_route = http.get(emu.base_url("apiframe") + "/v9/nothing", headers=api.headers())
+    assert unknown_route.status_code == 404
     with pytest.raises(KeyError):
         emu.base_url("midjourney")
 
