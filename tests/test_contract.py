@@ -7,6 +7,7 @@ and the emulator's answers against the OpenAPI files where the providers publish
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from grokbatch.errors import (
 from grokbatch.expand import expand
 from grokbatch.jobs import Job
 from grokbatch.manifest import loads
-from grokbatch.providers.base import HttpRequest, Polled, RemoteState
+from grokbatch.providers.base import HttpRequest, HttpResponse, Polled, RemoteState
 from grokbatch.providers.client import ProviderClient
 
 from .openapi import AIML_FETCH_FILE, AIML_FILE, AIML_POLL, AIML_SUBMIT, openapi_schema
@@ -387,3 +388,50 @@ async def test_a_redirecting_base_url_is_refused_before_the_key_can_be_dropped(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+async def test_aivideoapi_posts_the_result_to_its_callback_url(emu: Emulator) -> None:
+    """The task's final poll body arrives at callback_url with X-Event and X-Task-Id."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[dict[str, str], dict[str, Any]]] = []
+    arrived = threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        hook = f"http://127.0.0.1:{server.server_address[1]}/done"
+        [job] = expand(
+            loads(
+                "name: c\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\n"
+                f"defaults: {{extra: {{callback_url: '{hook}'}}}}\n"
+            )
+        )
+        emu.configure(latency=0.1)
+        async with httpx.AsyncClient() as http:
+            submitted = await client_for(emu, http, "aivideoapi").submit(job)
+        assert await anyio.to_thread.run_sync(arrived.wait, 5.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    [(headers, body)] = received
+    assert headers["x-event"] == "task.completed" and headers["x-task-id"] == submitted.remote_id
+    assert body["status"] == "completed" and body["output"]["urls"]
+    assert (
+        providers.get("aivideoapi").parse_poll(HttpResponse(200, body)).state
+        is RemoteState.SUCCEEDED
+    )

@@ -7,8 +7,9 @@ validates bodies as the real API does, walks jobs through that provider's own st
 over `latency` seconds, answers in its exact response and error shapes, charges and
 refunds credits at its prices, answers "insufficient credits" when the balance runs out,
 injects 429s (with Retry-After where the provider sends one), 5xx, failed and moderated
-jobs and lost answers at the configured rates, honours APIFrame's Idempotency-Key, and
-serves a real output file per job (a small MP4, or a PNG) whose URL expires after
+jobs and lost answers at the configured rates, honours APIFrame's Idempotency-Key,
+POSTs AI Video API's callback_url (loopback only) when a task ends, and serves a real
+output file per job (a small MP4, or a PNG) whose URL expires after
 `url_ttl` seconds.
 
 It is written from `providers.md`, not from grokbatch's adapters, so each checks the other.

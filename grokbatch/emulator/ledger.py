@@ -27,6 +27,8 @@ COUNTERS = (
     "server_errors",
     "lost_responses",
     "rejected",
+    "callbacks",  # AI Video API callback_url POSTs delivered
+    "callbacks_failed",
 )
 
 

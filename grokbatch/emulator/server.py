@@ -13,6 +13,7 @@ import random
 import secrets
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
@@ -250,7 +251,41 @@ class Backend:
         if spec.synchronous:
             self.ledger.settle(job)
             job.details["url"] = self.file_url(job)
+        callback = body.get("callback_url") if isinstance(body, dict) else None
+        if provider.name == "aivideoapi" and isinstance(callback, str):
+            self._schedule_callback(provider, job, callback)
         return job
+
+    def _schedule_callback(self, provider: EmulatedProvider, job: EmuJob, url: str) -> None:
+        """AI Video API POSTs the final poll body to `callback_url` when the task ends.
+
+        Only loopback targets are called: the emulator never reaches beyond this machine.
+        """
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            return
+
+        def fire() -> None:
+            phase = self.ledger.settle(job)
+            answer = provider.polled(
+                job, phase, 100.0, self.file_url(job) if job.outcome == "ok" else None
+            )
+            event = "task.completed" if job.outcome == "ok" else "task.failed"
+            request = urllib.request.Request(
+                url,
+                data=json.dumps(answer.body).encode(),
+                headers={"Content-Type": "application/json", "X-Event": event, "X-Task-Id": job.id},
+                method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5).close()
+            except OSError:
+                self.ledger.count(provider.name, "callbacks_failed")
+            else:
+                self.ledger.count(provider.name, "callbacks")
+
+        timer = threading.Timer(max(job.latency, 0.0) + 0.01, fire)
+        timer.daemon = True
+        timer.start()
 
     def poll(self, provider: EmulatedProvider, job_id: str) -> Answer:
         job = self.ledger.get(job_id)
