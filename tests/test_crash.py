@@ -40,21 +40,22 @@ sys.exit(summary.exit_code)
 MANIFEST = """
 name: crash
 prompts:
-  - {id: lamp, template: "The {{ n }}th lamp, {{ style }}"}
+  - {{id: lamp, template: "The {{{{ n }}}}th lamp, {{{{ style }}}}"}}
 matrix:
   provider: [apiframe, aivideoapi, xai]
-  style: [noir, pastel]
-  n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
-defaults: {duration: 6}
-output: {path: "{{ provider }}/{{ style }}-{{ n }}.mp4"}
-limits: {concurrency: 10}
+  style: [noir, pastel, neon, sepia, chalk]
+  n: {numbers}
+defaults: {{duration: 6}}
+output: {{path: "{{{{ provider }}}}/{{{{ style }}}}-{{{{ n }}}}.mp4"}}
+limits: {{concurrency: 50}}
 """
 
 
 @pytest.mark.slow
 def test_sigkill_ten_times_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
     manifest = tmp_path / "crash.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    # 3 providers × 5 styles × 67 = 1,005 jobs at concurrency 50: the acceptance run.
+    manifest.write_text(MANIFEST.format(numbers=list(range(67))), encoding="utf-8")
     db, out = tmp_path / "state.db", tmp_path / "out"
     rng = random.Random(2026)
     config = EmulatorConfig(
@@ -84,7 +85,7 @@ def test_sigkill_ten_times_then_resume_pays_nothing_twice(tmp_path: Path) -> Non
         rows = list(store.jobs("crash"))
     finally:
         store.close()
-    assert len(rows) == 150
+    assert len(rows) == 1005
     states = {r.key: r.state for r in rows}
     assert set(states.values()) <= {JobState.DONE, JobState.AMBIGUOUS}, summary
     ambiguous = {r.key for r in rows if r.state is JobState.AMBIGUOUS}
