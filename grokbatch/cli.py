@@ -195,17 +195,21 @@ def run(
 @main.command()
 @manifest_argument
 @state_options
+@click.option("--all", "show_all", is_flag=True, help="List every job, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @handle_errors
-def status(manifest: str, db: str | None, sandbox: bool | None, as_json: bool) -> None:
+def status(
+    manifest: str, db: str | None, sandbox: bool | None, show_all: bool, as_json: bool
+) -> None:
     """Show where every job of a manifest stands, and what needs attention."""
     from . import api
-    from .status import format_status, job_status
+    from .status import SHOW_LIMIT, format_status, job_status
 
     loaded = load(manifest)
     jobs = api.JobSet(loaded)
     with _open_store(db, sandbox) as store:
-        result = job_status(store, loaded.name, (j.key for j in jobs))
+        show = None if show_all else SHOW_LIMIT
+        result = job_status(store, loaded.name, (j.key for j in jobs), show=show)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -22,6 +22,7 @@ class Status:
     usage: dict[str, Usage] = field(default_factory=dict)
     rows: list[JobRow] = field(default_factory=list)  # current jobs, up to SHOW_LIMIT
     attention: list[JobRow] = field(default_factory=list)  # failed and ambiguous jobs
+    show: int | None = SHOW_LIMIT  # rows listed; None: every job
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class Status:
                 n: {"spent": round(u.spent_credits, 6), "reserved": round(u.reserved_credits, 6)}
                 for n, u in self.usage.items()
             },
+            **({"jobs": [_row_json(r) for r in self.rows]} if self.show is None else {}),
             "attention": [
                 {
                     "key": r.key,
@@ -46,10 +48,12 @@ class Status:
         }
 
 
-def job_status(store: StateStore, manifest: str, keys: Iterable[str]) -> Status:
-    """Compare the store with the manifest's current job keys."""
+def job_status(
+    store: StateStore, manifest: str, keys: Iterable[str], *, show: int | None = SHOW_LIMIT
+) -> Status:
+    """Compare the store with the manifest's current job keys; keep `show` rows (None: all)."""
     current = set(keys)
-    status = Status(manifest, total=len(current))
+    status = Status(manifest, total=len(current), show=show)
     seen = 0
     for row in store.jobs(manifest):
         if row.key not in current:
@@ -57,7 +61,7 @@ def job_status(store: StateStore, manifest: str, keys: Iterable[str]) -> Status:
             continue
         seen += 1
         status.counts[row.state.value] += 1
-        if len(status.rows) < SHOW_LIMIT:
+        if show is None or len(status.rows) < show:
             status.rows.append(row)
         if row.state in (JobState.FAILED, JobState.AMBIGUOUS) and len(status.attention) < 200:
             status.attention.append(row)
@@ -84,12 +88,16 @@ def format_status(status: Status, units: dict[str, str]) -> str:
             f"  {name}: {usage.spent_credits:,.2f} {unit} spent, "
             f"{usage.reserved_credits:,.2f} reserved"
         )
-    if status.total <= SHOW_LIMIT and status.rows:
+    if status.rows and (status.show is None or status.total <= status.show):
         lines.append("")
         for row in status.rows:
             coords = " ".join(f"{k}={v}" for k, v in row.coords.items())
             extra = row.output_path if row.state is JobState.DONE else (row.error or "")
+            if row.state in (JobState.RUNNING, JobState.READY) and row.remote_status:
+                extra = f"{row.remote_status} at {row.provider} (id {row.remote_id})"
             lines.append(f"  {row.state.value:<10} {coords}  {extra}".rstrip())
+    elif status.rows:
+        lines.append(f"  (--all lists every job; {status.total} here)")
     if status.attention:
         lines.append("")
         lines.append("needs attention:")
@@ -102,3 +110,16 @@ def format_status(status: Status, units: dict[str, str]) -> str:
                 "then rerun with --resubmit-ambiguous to send them again"
             )
     return "\n".join(lines)
+
+
+def _row_json(row: JobRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "coords": row.coords,
+        "provider": row.provider,
+        "state": row.state.value,
+        "remote_id": row.remote_id,
+        "remote_status": row.remote_status,
+        "output_path": row.output_path,
+        "error": row.error,
+    }

@@ -70,6 +70,15 @@ def test_sandbox_run_then_status_report_and_export(workdir: Path) -> None:
     assert len(rows) == 3 and {r["state"] for r in rows} == {"done"}
     assert all(len(r["sha256"]) == 64 for r in rows)
 
+    listed = runner.invoke(main, ["status", "m.yaml", "--sandbox", "--all", "--json"])
+    jobs = json.loads(listed.stdout)["jobs"]
+    assert sorted(j["output_path"] for j in jobs) == [
+        "lamp/cinematic.mp4",
+        "lamp/claymation.mp4",
+        "lamp/watercolor.mp4",
+    ]
+    assert all(j["state"] == "done" and j["remote_id"] for j in jobs)
+
     again = runner.invoke(main, ["run", "m.yaml", "--sandbox", "--json"])
     assert json.loads(again.stdout)["submitted_this_run"] == 0
 
@@ -111,3 +120,18 @@ def test_emulate_serves_every_provider_until_interrupted(workdir: Path) -> None:
             proc.kill()
         proc.communicate()
     assert proc.returncode in (0, 130)
+
+
+def test_status_lists_every_job_only_when_asked(workdir: Path) -> None:
+    many = MANIFEST.replace("[cinematic, watercolor, claymation]", str(list(range(45))))
+    many = many.replace("max_credits: 100", "max_credits: 1000").replace(
+        "concurrency: 3", "concurrency: 45"
+    )
+    (workdir / "m.yaml").write_text(many, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", "m.yaml", "--sandbox", "--json"]).exit_code == 0
+    short = runner.invoke(main, ["status", "m.yaml", "--sandbox"]).stdout
+    assert "45 done" in short and "--all lists every job" in short
+    assert "lamp/44.mp4" not in short
+    full = runner.invoke(main, ["status", "m.yaml", "--sandbox", "--all"]).stdout
+    assert all(f"lamp/{n}.mp4" in full for n in range(45))
