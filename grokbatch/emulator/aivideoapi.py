@@ -32,6 +32,7 @@ POLL = re.compile(r"^/v1/tasks/([^/]+)$")
 class AiVideoApi(EmulatedProvider):
     name = "aivideoapi"
     submit_path = "/v1/videos/generations"
+    poll_path = POLL
     sends_retry_after = False
 
     def error(self, status: int, message: str, code: str, **extra: Any) -> Answer:
@@ -46,10 +47,6 @@ class AiVideoApi(EmulatedProvider):
         code = codes.get(status, code)
         kind = "invalid_request_error" if status == 400 else "api_error"
         return Answer(status, {"error": {"code": code, "message": message, "type": kind}})
-
-    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
-        m = POLL.match(path)
-        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):

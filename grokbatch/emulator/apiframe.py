@@ -33,6 +33,7 @@ POLL = re.compile(r"^/v2/jobs/([^/]+)$")
 class ApiFrame(EmulatedProvider):
     name = "apiframe"
     submit_path = "/v2/videos/generate"
+    poll_path = POLL
     server_errors = (503,)
 
     def key_from(self, headers: dict[str, str]) -> str | None:
@@ -60,10 +61,6 @@ class ApiFrame(EmulatedProvider):
         except ValueError:  # the OpenAPI file: 400 when `id` is not a valid UUID
             return self.error(400, "`id` is not a valid UUID", "invalid")
         return self.error(404, "Job not found", "not_found")
-
-    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
-        m = POLL.match(path)
-        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):

@@ -9,6 +9,7 @@ idempotency, lost answers, files.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -79,9 +80,12 @@ class EmulatedProvider:
 
     # --- the API --------------------------------------------------------------------------
 
+    poll_path: ClassVar[re.Pattern[str] | None] = None  # `.../{id}` as a regex with one group
+
     def poll_id(self, path: str, query: dict[str, str]) -> str | None:
         """The job id a GET asks about, or None when the path is not this API's poll."""
-        raise NotImplementedError
+        m = self.poll_path.match(path) if self.poll_path is not None else None
+        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         """(problems, spec): what the real API would reject, else what the request asks."""

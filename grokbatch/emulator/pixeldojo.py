@@ -27,14 +27,11 @@ POLL = re.compile(r"^/api/v1/jobs/([^/]+)$")
 class PixelDojo(EmulatedProvider):
     name = "pixeldojo"
     submit_path = "/api/v1/models/xai-video/run"
+    poll_path = POLL
     refunds_failures = False  # [guess] the page says nothing of refunds
 
     def error(self, status: int, message: str, code: str, **extra: Any) -> Answer:
         return Answer(status, {"error": {"code": code, "message": message}, **extra})
-
-    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
-        m = POLL.match(path)
-        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):

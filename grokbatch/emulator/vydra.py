@@ -38,6 +38,7 @@ CODES = {
 class Vydra(EmulatedProvider):
     name = "vydra"
     submit_path = "/api/v1/models/grok-imagine"
+    poll_path = POLL
 
     def error(self, status: int, message: str, code: str, **extra: Any) -> Answer:
         return Answer(status, {"error": message, "code": CODES.get(status, code.upper()), **extra})
@@ -53,10 +54,6 @@ class Vydra(EmulatedProvider):
 
     def invalid(self, problems: list[str]) -> Answer:
         return self.error(400, "Invalid input", "invalid_input", details=problems)
-
-    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
-        m = POLL.match(path)
-        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):

@@ -31,16 +31,13 @@ POLL = re.compile(r"^/v1/videos/([^/]+)$")
 class Xai(EmulatedProvider):
     name = "xai"
     submit_path = "/v1/videos/generations"
+    poll_path = POLL
     charge_at_submit = False
     refunds_failures = False
 
     def error(self, status: int, message: str, code: str, **extra: Any) -> Answer:
         # [guess] xAI's error body: {code, error}
         return Answer(status, {"code": code, "error": message, **extra})
-
-    def poll_id(self, path: str, query: dict[str, str]) -> str | None:
-        m = POLL.match(path)
-        return m.group(1) if m else None
 
     def validate(self, body: Any) -> tuple[list[str], Spec | None]:
         if not isinstance(body, dict):
