@@ -1,121 +1,95 @@
-"""The library behind the CLI: run, status, report and export a manifest from Python.
+"""The library behind the CLI: run, plan, status, report and export a manifest from Python.
 
-`run` checks everything it can before the first request: the whole manifest is expanded
-and validated, every provider's key is found and every base URL resolved; only then is
-anything sent. In sandbox mode the built-in emulator is started on loopback and every
-provider's real adapter talks to it, with no key and no cost; the sandbox keeps its own
-state database and output folder, so an emulated clip is never mistaken for a paid one.
+Every function takes the manifest's path and explicit keywords, and returns a value the
+CLI only prints. `run` checks everything it can before the first request: the whole
+manifest is expanded and validated, every provider's key is found and every base URL
+resolved; only then is anything sent. In sandbox mode the built-in emulator is started on
+loopback and every provider's real adapter talks to it, with no key and no cost; the
+sandbox keeps its own state database and output folder, so an emulated clip is never
+mistaken for a paid one.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack, ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import httpx
 
 from . import providers
+from .budget import BudgetPolicy
 from .errors import InputError
-from .expand import Expander
-from .jobs import Job
-from .manifest import Manifest, load
-from .plan import credit_limits
+from .manifest import Manifest
+from .plan import Plan, credit_limits, make_plan
+from .progress import Reporter, make_reporter
+from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
+from .runner import RunSettings, run_batch
+from .state import StateStore
+from .status import SHOW_LIMIT, Status, job_status
+from .workspace import JobSet, Workspace, open_workspace
 
 if TYPE_CHECKING:
     from .summary import RunSummary
 
-DEFAULT_DB = Path(".grokbatch") / "state.db"
-SANDBOX_DB = Path(".grokbatch") / "sandbox.db"
-SANDBOX_KEY = "sandbox-key"  # the emulator accepts any non-empty key
-SANDBOX_ENV = "GROKBATCH_SANDBOX"
+__all__ = [
+    "export",
+    "plan",
+    "report",
+    "run",
+    "run_async",
+    "status",
+]
+
+SANDBOX_KEY = "sandbox-key"
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
 _SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
 
 
-def sandbox_requested(flag: bool | None, environ: Mapping[str, str] | None = None) -> bool:
-    """--sandbox, or GROKBATCH_SANDBOX=1 in the environment."""
-    if flag is not None:
-        return flag
-    env = os.environ if environ is None else environ
-    return env.get(SANDBOX_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+def run(
+    manifest: str | Path,
+    *,
+    db: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    concurrency: int | None = None,
+    max_credits: Mapping[str, float] | None = None,
+    max_usd: float | None = None,
+    retry_failed: bool = False,
+    resubmit_ambiguous: bool = False,
+    sandbox: bool | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    emulator_options: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
+    write_report: bool = True,
+) -> RunSummary:
+    """Run a manifest to completion (or budget, or interruption); returns how it ended.
 
-
-def default_db(*, sandbox: bool) -> Path:
-    return SANDBOX_DB if sandbox else DEFAULT_DB
-
-
-def output_dir_for(manifest: Manifest, override: str | Path | None, *, sandbox: bool) -> Path:
-    """--output-dir, else the manifest's output.dir (under sandbox/ in the sandbox)."""
-    if override is not None:
-        return Path(override)
-    base = Path(manifest.output_dir)
-    return Path("sandbox") / base if sandbox and not base.is_absolute() else base
-
-
-class JobSet:
-    """The jobs of a validated manifest; iterating twice yields the same jobs."""
-
-    def __init__(self, manifest: Manifest) -> None:
-        self.manifest = manifest
-        expander = Expander(manifest)
-        self.count = sum(1 for _ in expander.jobs())
-        expander.raise_problems()
-
-    def __iter__(self) -> Iterator[Job]:
-        return Expander(self.manifest).jobs(explain_clashes=False)
-
-    def __len__(self) -> int:
-        return self.count
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where one provider is reached, and with which key (never stored or printed)."""
-
-    provider: str
-    base_url: str
-    api_key: str
-
-
-def resolve_connections(
-    manifest: Manifest, *, sandbox_urls: Mapping[str, str] | None, environ: Mapping[str, str]
-) -> dict[str, Connection]:
-    """Base URL and key for every provider the manifest uses; MissingKeyError if one lacks."""
-    from .providers.client import resolve_api_key, resolve_base_url
-
-    out: dict[str, Connection] = {}
-    for ref in manifest.provider_refs():
-        if ref.name in out:
-            continue
-        adapter = providers.get(ref.name)
-        if sandbox_urls is not None:
-            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], SANDBOX_KEY)
-        else:
-            out[ref.name] = Connection(
-                ref.name,
-                resolve_base_url(adapter, ref.base_url, environ),
-                resolve_api_key(adapter, environ),
-            )
-    return out
-
-
-def units_for(names: list[str]) -> dict[str, str]:
-    return {n: providers.get(n).credit_unit for n in names}
-
-
-def run(manifest: str | Path, **options: Any) -> RunSummary:
-    """Run a manifest to completion (or budget, or interruption); returns the RunSummary.
-
-    The same as `grokbatch run`, blocking, for scripts; takes the keyword arguments of
-    `run_async`.
+    The same as `grokbatch run`, blocking; `run_async` is the same inside an event loop.
     """
-    summary: RunSummary = anyio.run(functools.partial(run_async, manifest, **options))
+    call = functools.partial(
+        run_async,
+        manifest,
+        db=db,
+        output_dir=output_dir,
+        concurrency=concurrency,
+        max_credits=max_credits,
+        max_usd=max_usd,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+        sandbox=sandbox,
+        reporter=reporter,
+        environ=environ,
+        emulator_options=emulator_options,
+        tuning=tuning,
+        write_report=write_report,
+    )
+    summary: RunSummary = anyio.run(call)
     return summary
 
 
@@ -130,11 +104,11 @@ async def run_async(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     sandbox: bool | None = None,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
-    write_report_page: bool = True,
+    write_report: bool = True,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
@@ -144,53 +118,25 @@ async def run_async(
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
     job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
-    written to report.html in the output directory (`write_report_page=False`: not).
+    written to report.html in the output directory (`write_report=False`: not).
     """
-    from .budget import BudgetPolicy
-    from .progress import make_reporter
-    from .providers.client import ProviderClient
-    from .runner import RunSettings, run_batch
-    from .state import open_store
-
     env = os.environ if environ is None else environ
-    use_sandbox = sandbox_requested(sandbox, env)
-    loaded = load(manifest)
-    jobs = JobSet(loaded)  # raises ManifestError before anything is sent
+    ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
+    jobs = JobSet(ws.manifest)  # raises ManifestError before anything is sent
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
-    limits = credit_limits(loaded, max_credits)
-    policy = BudgetPolicy(
-        max_credits=limits, max_usd=max_usd if max_usd is not None else loaded.limits.max_usd
-    )
-    names = loaded.provider_names()
-    rpm = dict(loaded.limits.requests_per_minute)
-    if "*" in rpm:
-        every = rpm.pop("*")
-        rpm = {n: rpm.get(n, every) for n in names}
-    out_dir = output_dir_for(loaded, output_dir, sandbox=use_sandbox)
-    fields: dict[str, Any] = {
-        "output_dir": out_dir,
-        "concurrency": concurrency or loaded.limits.concurrency,
-        "provider_concurrency": dict(loaded.limits.provider_concurrency),
-        "requests_per_minute": rpm,
-        "retries": loaded.limits.retries,
-        "retry_failed": retry_failed,
-        "resubmit_ambiguous": resubmit_ambiguous,
-    }
-    if use_sandbox:
-        fields.update(_SANDBOX_TUNING)
-    settings = RunSettings(**(fields | dict(tuning or {})))
+    policy = _policy(ws.manifest, jobs, max_credits, max_usd)
+    settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
     with ExitStack() as stack:
         sandbox_urls = None
-        if use_sandbox:
+        if ws.sandbox:
             from .emulator import Emulator, EmulatorConfig
 
             options = {"latency": 2.0, **(emulator_options or {})}
             emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
             sandbox_urls = {n: emu.base_url(n) for n in providers.NAMES}
-        connections = resolve_connections(loaded, sandbox_urls=sandbox_urls, environ=env)
-        store = open_store(db if db is not None else default_db(sandbox=use_sandbox))
-        stack.callback(store.close)
+        connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
+        store = stack.enter_context(ws.open_store())
         timeout = httpx.Timeout(settings.request_timeout, connect=10.0)
         pool = httpx.Limits(max_connections=settings.concurrency * 2 + 8)
         async with AsyncExitStack() as astack:
@@ -212,30 +158,201 @@ async def run_async(
                 for name, conn in connections.items()
             }
             summary = await run_batch(
-                manifest=loaded.name,
-                manifest_path=str(manifest),
+                manifest=ws.name,
+                manifest_path=str(Path(manifest).resolve()),
                 jobs=jobs,
                 store=store,
                 clients=clients,
-                http=files_http,
+                files=files_http,
                 policy=policy,
                 settings=settings,
                 reporter=reporter if reporter is not None else make_reporter(),
-                units=units_for(names),
+                units=ws.units(),
+                usd_missing=jobs.usd_missing,
             )
-        if write_report_page:
-            summary.report = str(_write_report(store, loaded, out_dir, units_for(names)))
+        if write_report:
+            summary.report = str(_write_report(ws, store))
         return summary
 
 
-def _write_report(store: Any, manifest: Manifest, out_dir: Path, units: dict[str, str]) -> Path:
+def plan(
+    manifest: str | Path,
+    *,
+    db: str | Path | None = None,
+    sandbox: bool | None = None,
+    max_credits: Mapping[str, float] | None = None,
+    max_usd: float | None = None,
+    retry_failed: bool = False,
+    resubmit_ambiguous: bool = False,
+    with_rows: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Plan:
+    """What a run would do now and what it would cost, against what is left of the budget.
+
+    With a state database (beside the manifest, or `db`), jobs already done, running or
+    paid are not priced again, and the budget left is the limit minus what was spent and
+    reserved. `with_rows`: one row per job (key, coordinates, state, action, estimate).
+    Sends nothing.
+    """
+    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    if max_usd is not None:
+        JobSet(ws.manifest).check_max_usd(max_usd)
+    store = ws.existing_store()
+    try:
+        return make_plan(
+            ws.manifest,
+            max_credits=max_credits,
+            max_usd=max_usd,
+            store=store,
+            output_dir=ws.output_dir,
+            retry_failed=retry_failed,
+            resubmit_ambiguous=resubmit_ambiguous,
+            with_rows=with_rows,
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def status(
+    manifest: str | Path,
+    *,
+    db: str | Path | None = None,
+    sandbox: bool | None = None,
+    show_all: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Status:
+    """Where every job of the manifest stands; InputError if it never ran."""
+    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    jobs = JobSet(ws.manifest)
+    with _require_store(ws) as store:
+        show = None if show_all else SHOW_LIMIT
+        return job_status(store, ws.name, (j.key for j in jobs), show=show, units=ws.units())
+
+
+def report(
+    manifest: str | Path,
+    *,
+    db: str | Path | None = None,
+    sandbox: bool | None = None,
+    out: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the HTML report (default: report.html in the output directory); its path."""
+    ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=environ)
+    with _require_store(ws) as store:
+        return _write_report(ws, store, Path(out) if out is not None else None)
+
+
+def export(
+    manifest: str | Path,
+    out: TextIO,
+    *,
+    format: str,
+    db: str | Path | None = None,
+    sandbox: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Write one row per job to `out` as "csv" or "jsonl"; returns how many."""
+    from .export import export_rows
+
+    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    with _require_store(ws) as store:
+        return export_rows(store.jobs(ws.name), out, format=format)
+
+
+# --- the pieces ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where one provider is reached, and with which key (never stored or printed)."""
+
+    provider: str
+    base_url: str
+    api_key: str
+
+
+def resolve_connections(
+    manifest: Manifest, *, sandbox_urls: Mapping[str, str] | None, environ: Mapping[str, str]
+) -> dict[str, Connection]:
+    """Base URL and key for every provider the manifest uses; MissingKeyError if one lacks."""
+    out: dict[str, Connection] = {}
+    for ref in manifest.provider_refs():
+        if ref.name in out:
+            continue
+        adapter = providers.get(ref.name)
+        if sandbox_urls is not None:
+            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], SANDBOX_KEY)
+        else:
+            out[ref.name] = Connection(
+                ref.name,
+                resolve_base_url(adapter, ref.base_url, environ),
+                resolve_api_key(adapter, environ),
+            )
+    return out
+
+
+def _policy(
+    manifest: Manifest,
+    jobs: JobSet,
+    max_credits: Mapping[str, float] | None,
+    max_usd: float | None,
+) -> BudgetPolicy:
+    jobs.check_max_usd(max_usd)
+    usd = max_usd if max_usd is not None else manifest.limits.max_usd
+    return BudgetPolicy(max_credits=credit_limits(manifest, max_credits), max_usd=usd)
+
+
+def _settings(
+    ws: Workspace,
+    concurrency: int | None,
+    retry_failed: bool,
+    resubmit_ambiguous: bool,
+    tuning: Mapping[str, Any] | None,
+) -> RunSettings:
+    limits = ws.manifest.limits
+    names = ws.manifest.provider_names()
+    settings = RunSettings(
+        output_dir=ws.output_dir,
+        concurrency=concurrency or limits.concurrency,
+        provider_concurrency=dict(limits.provider_concurrency),
+        requests_per_minute=_per_provider(limits.requests_per_minute, names),
+        retries=limits.retries,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+    )
+    if ws.sandbox:
+        settings = replace(settings, **_SANDBOX_TUNING)
+    return replace(settings, **dict(tuning or {}))
+
+
+def _per_provider(values: Mapping[str, float], names: list[str]) -> dict[str, float]:
+    """A manifest's `{"*": n, provider: m}` setting as one value per provider."""
+    every = values.get("*")
+    out = {n: values[n] for n in names if n in values}
+    if every is not None:
+        out = {n: out.get(n, every) for n in names}
+    return out
+
+
+def _require_store(ws: Workspace) -> StateStore:
+    store = ws.existing_store()
+    if store is None:
+        hint = "" if ws.sandbox else " (add --sandbox for the sandbox's state)"
+        raise InputError(f"no state database at {ws.db}: run the manifest first{hint}")
+    return store
+
+
+def _write_report(ws: Workspace, store: StateStore, target: Path | None = None) -> Path:
     """Every run leaves report.html beside its outputs: what it made, at a glance."""
     from .report import write_report
 
     return write_report(
-        store.jobs(manifest.name),
-        manifest_name=manifest.name,
-        output_dir=out_dir,
-        report_path=out_dir / "report.html",
-        units=units,
+        store.jobs(ws.name),
+        manifest_name=ws.name,
+        output_dir=ws.output_dir,
+        report_path=target if target is not None else ws.output_dir / "report.html",
+        units=ws.units(),
     )

@@ -11,9 +11,11 @@ after the fact (`BudgetStatus.exceeded`); no reservation is made past a limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from .formatting import amount
 from .state.base import Limits, StateStore
 
 _PRECISION = 6  # prices are decimals: compare at micro-credit precision, like the store
@@ -71,11 +73,21 @@ class ProviderBudget:
         return self.limit is not None and self.committed > round(self.limit, _PRECISION)
 
     def format(self, provider: str) -> str:
-        limit = "" if self.limit is None else f"/{_num(self.limit)}"
-        text = f"{provider} {_num(self.committed)}{limit} {self.unit}"
+        """E.g. "aivideoapi 93 spent + 27 reserved of 500 credits"."""
+        text = f"{provider} {amount(self.spent)} spent"
         if self.reserved:
-            text += f" ({_num(self.reserved)} reserved)"
-        return text
+            text += f" + {amount(self.reserved)} reserved"
+        if self.limit is not None:
+            text += f" of {amount(self.limit)}"
+        return f"{text} {self.unit}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spent": self.spent,
+            "reserved": self.reserved,
+            "limit": self.limit,
+            "unit": self.unit,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,9 @@ class BudgetStatus:
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     max_usd: float | None = None
+    # Providers whose price in USD is unknown: the USD sums leave them out, so no USD
+    # total is shown as the total while any is missing.
+    usd_missing: tuple[str, ...] = ()
 
     @property
     def committed_usd(self) -> float:
@@ -97,23 +112,46 @@ class BudgetStatus:
         return usd_over or any(p.exceeded() for p in self.per_provider.values())
 
     def format(self) -> str:
-        """E.g. "aivideoapi 120/500 credits (27 reserved) · $0.74"."""
+        """E.g. "aivideoapi 93 spent + 27 reserved of 500 credits · USD $0.47 spent"."""
         parts = [b.format(name) for name, b in self.per_provider.items()]
-        if self.committed_usd or self.max_usd is not None:
-            usd = f"${self.committed_usd:.2f}"
+        if self.usd_missing:
+            if self.committed_usd or self.max_usd is not None:
+                parts.append(f"USD total unknown (no USD price for {', '.join(self.usd_missing)})")
+        elif self.committed_usd or self.max_usd is not None:
+            usd = f"USD ${self.spent_usd:,.2f} spent"
+            if self.reserved_usd:
+                usd += f" + ${self.reserved_usd:,.2f} reserved"
             if self.max_usd is not None:
-                usd += f"/${self.max_usd:.2f}"
+                usd += f" of ${self.max_usd:,.2f}"
             parts.append(usd)
         return " · ".join(parts) or "nothing spent"
 
+    def to_json(self) -> dict[str, Any]:
+        """The same figures as `format`, with the same labels, for every --json."""
+        known = not self.usd_missing
+        return {
+            "providers": {name: b.to_json() for name, b in self.per_provider.items()},
+            "usd": {
+                "spent": self.spent_usd if known else None,
+                "reserved": self.reserved_usd if known else None,
+                "limit": self.max_usd,
+                "missing_prices": list(self.usd_missing),
+            },
+        }
+
 
 def budget_status(
-    store: StateStore, manifest: str, policy: BudgetPolicy, units: Mapping[str, str]
+    store: StateStore,
+    manifest: str,
+    policy: BudgetPolicy,
+    units: Mapping[str, str],
+    *,
+    usd_missing: Collection[str] = (),
 ) -> BudgetStatus:
     """The manifest's spent and reserved totals (over every run) against the policy.
 
     Lists every provider with usage or a limit; `units` names each provider's credit
-    unit ("credits" when not given).
+    unit ("credits" when not given); `usd_missing` the providers priced in credits only.
     """
     usage = store.usage(manifest)
     names = sorted(set(usage) | set(policy.max_credits))
@@ -131,10 +169,5 @@ def budget_status(
         spent_usd=round(sum(u.spent_usd for u in usage.values()), _PRECISION),
         reserved_usd=round(sum(u.reserved_usd for u in usage.values()), _PRECISION),
         max_usd=policy.max_usd,
+        usd_missing=tuple(sorted(set(usd_missing) & (set(names) | set(usage)))),
     )
-
-
-def _num(value: float) -> str:
-    """A credit amount without needless decimals: 120, 14.4, 0.25."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +18,6 @@ import click
 from . import __version__
 from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
 from .manifest import load
-from .state.base import StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,32 +80,6 @@ def validate(manifest: str) -> None:
     click.echo(f"{manifest}: ok, {plan.jobs} jobs ({providers})")
 
 
-@main.command()
-@manifest_argument
-@click.option(
-    "--max-credits",
-    "max_credits",
-    multiple=True,
-    metavar="[PROVIDER=]N",
-    help="Budget in credits; PROVIDER=N per provider (repeatable). Overrides the "
-    "manifest's limits.max_credits.",
-)
-@click.option("--max-usd", type=float, help="Budget in USD over every provider.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@handle_errors
-def plan(manifest: str, max_credits: tuple[str, ...], max_usd: float | None, as_json: bool) -> None:
-    """Price a manifest without sending anything; exit 3 if it would exceed the budget."""
-    from .plan import format_plan, make_plan
-
-    result = make_plan(load(manifest), max_credits=parse_max_credits(max_credits), max_usd=max_usd)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(format_plan(result))
-    if result.over_budget:
-        sys.exit(EXIT_BUDGET)
-
-
 def state_options(func: F) -> F:
     """--db and --sandbox, shared by every command that reads a batch's state."""
     func = click.option(
@@ -117,10 +89,84 @@ def state_options(func: F) -> F:
     )(func)
     func = click.option(
         "--db",
-        type=click.Path(dir_okay=False),
-        help="State database (default .grokbatch/state.db; .grokbatch/sandbox.db with --sandbox).",
+        type=click.Path(),
+        help="State database (default: .grokbatch/state.db beside the manifest; "
+        ".grokbatch/sandbox.db with --sandbox).",
     )(func)
     return func
+
+
+def budget_options(func: F) -> F:
+    """--max-credits and --max-usd, shared by plan and run."""
+    func = click.option("--max-usd", type=float, help="Budget in USD over every provider.")(func)
+    func = click.option(
+        "--max-credits",
+        "max_credits",
+        multiple=True,
+        metavar="[PROVIDER=]N",
+        help="Budget in credits over every run of this manifest; PROVIDER=N per provider "
+        "(repeatable). Overrides the manifest's limits.max_credits.",
+    )(func)
+    return func
+
+
+def resume_options(func: F) -> F:
+    """--retry-failed and --resubmit-ambiguous, shared by plan and run."""
+    func = click.option(
+        "--resubmit-ambiguous",
+        is_flag=True,
+        help="Send again jobs whose submit answer was lost (they may be paid twice).",
+    )(func)
+    func = click.option(
+        "--retry-failed", is_flag=True, help="Submit failed jobs again (paid again)."
+    )(func)
+    return func
+
+
+@main.command()
+@manifest_argument
+@state_options
+@budget_options
+@resume_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--jobs", "with_rows", is_flag=True, help="With --json: one row per job.")
+@handle_errors
+def plan(
+    manifest: str,
+    db: str | None,
+    sandbox: bool | None,
+    max_credits: tuple[str, ...],
+    max_usd: float | None,
+    retry_failed: bool,
+    resubmit_ambiguous: bool,
+    as_json: bool,
+    with_rows: bool,
+) -> None:
+    """What a run would submit now and what it costs; exit 3 if that passes the budget left.
+
+    Reads the state database when there is one: what is done, running or already paid is
+    not priced again, and the budget left is the limit minus what was spent and reserved.
+    Sends nothing.
+    """
+    from . import api
+    from .plan import format_plan
+
+    result = api.plan(
+        manifest,
+        db=db,
+        sandbox=sandbox,
+        max_credits=parse_max_credits(max_credits),
+        max_usd=max_usd,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+        with_rows=with_rows,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(format_plan(result))
+    if result.over_budget:
+        sys.exit(EXIT_BUDGET)
 
 
 @main.command()
@@ -129,27 +175,15 @@ def state_options(func: F) -> F:
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False),
-    help="Where outputs go (default: the manifest's output.dir).",
+    help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1000),
     help="Jobs in flight at once (default: limits.concurrency).",
 )
-@click.option(
-    "--max-credits",
-    "max_credits",
-    multiple=True,
-    metavar="[PROVIDER=]N",
-    help="Budget in credits over every run of this manifest; PROVIDER=N per provider.",
-)
-@click.option("--max-usd", type=float, help="Budget in USD over every provider.")
-@click.option("--retry-failed", is_flag=True, help="Submit failed jobs again (paid again).")
-@click.option(
-    "--resubmit-ambiguous",
-    is_flag=True,
-    help="Send again jobs whose submit answer was lost (they may be paid twice).",
-)
+@budget_options
+@resume_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -167,8 +201,8 @@ def run(
     """Run every job of a manifest: submit, poll, download, within the budget.
 
     A rerun skips what is done, re-attaches to jobs still running at the provider and never
-    resends a submit whose answer was lost. Exit 0 all done, 1 some failed, 3 budget,
-    130 interrupted.
+    resends a submit whose answer was lost. Progress goes to stderr, the summary to stdout.
+    Exit 0 all done, 1 some failed, 2 a key was refused, 3 budget, 130 interrupted.
     """
     from . import api
     from .progress import make_reporter
@@ -188,7 +222,7 @@ def run(
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
-        click.echo(summary.format(), err=True)
+        click.echo(summary.format())
     sys.exit(summary.exit_code)
 
 
@@ -203,17 +237,13 @@ def status(
 ) -> None:
     """Show where every job of a manifest stands, and what needs attention."""
     from . import api
-    from .status import SHOW_LIMIT, format_status, job_status
+    from .status import format_status
 
-    loaded = load(manifest)
-    jobs = api.JobSet(loaded)
-    with _open_store(db, sandbox) as store:
-        show = None if show_all else SHOW_LIMIT
-        result = job_status(store, loaded.name, (j.key for j in jobs), show=show)
+    result = api.status(manifest, db=db, sandbox=sandbox, show_all=show_all)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        click.echo(format_status(result, api.units_for(loaded.provider_names())))
+        click.echo(format_status(result))
 
 
 @main.command()
@@ -234,23 +264,9 @@ def report(
     manifest: str, db: str | None, sandbox: bool | None, out: str | None, output_dir: str | None
 ) -> None:
     """Write one self-contained HTML page: every clip playable, with its prompt and costs."""
-    from pathlib import Path
-
     from . import api
-    from .report import write_report
 
-    loaded = load(manifest)
-    use_sandbox = api.sandbox_requested(sandbox)
-    out_dir = api.output_dir_for(loaded, output_dir, sandbox=use_sandbox)
-    target = Path(out) if out else out_dir / "report.html"
-    with _open_store(db, sandbox) as store:
-        path = write_report(
-            store.jobs(loaded.name),
-            manifest_name=loaded.name,
-            output_dir=out_dir,
-            report_path=target,
-            units=api.units_for(loaded.provider_names()),
-        )
+    path = api.report(manifest, db=db, sandbox=sandbox, out=out, output_dir=output_dir)
     click.echo(f"wrote {path}")
 
 
@@ -268,16 +284,19 @@ def report(
 @handle_errors
 def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: str | None) -> None:
     """Export one row per job: coordinates, prompt, state, output, checksum, credits."""
-    from .export import export_rows
+    from . import api
 
-    loaded = load(manifest)
-    with _open_store(db, sandbox) as store:
-        if out:
-            with open(out, "w", encoding="utf-8", newline="") as fh:
-                n = export_rows(store.jobs(loaded.name), fh, format=fmt)
-            click.echo(f"wrote {n} rows to {out}", err=True)
-        else:
-            export_rows(store.jobs(loaded.name), sys.stdout, format=fmt)
+    if not out:
+        api.export(manifest, sys.stdout, format=fmt, db=db, sandbox=sandbox)
+        return
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise InputError(
+            f"--out {out}: the directory {target.parent} does not exist; create it first"
+        )
+    with open(target, "w", encoding="utf-8", newline="") as fh:
+        n = api.export(manifest, fh, format=fmt, db=db, sandbox=sandbox)
+    click.echo(f"wrote {n} rows to {out}", err=True)
 
 
 @main.command()
@@ -382,24 +401,6 @@ def schema() -> None:
     from .schema import schema_text
 
     click.echo(schema_text(), nl=False)
-
-
-@contextmanager
-def _open_store(db: str | None, sandbox: bool | None) -> Iterator[StateStore]:
-    from . import api
-    from .state import open_store
-
-    path = Path(db) if db else api.default_db(sandbox=api.sandbox_requested(sandbox))
-    if not path.exists():
-        raise InputError(
-            f"no state database at {path}: run the manifest first"
-            + (" (add --sandbox for the sandbox's state)" if not sandbox else "")
-        )
-    store = open_store(path)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

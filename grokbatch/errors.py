@@ -4,7 +4,10 @@
     ├── InputError                      exit 2: bad manifest, options or environment; nothing sent
     │   ├── ManifestError               one or more Problems, each with file, line and fix
     │   └── MissingKeyError             names the environment variable to set
-    ├── BudgetExceededError             exit 3: the batch would spend past its budget
+    ├── BudgetExceededError             exit 3: the next job would pass the budget: submitting stops
+    ├── StateError                      the state database
+    │   ├── StateUnavailableError       it cannot be opened, or stayed locked past its timeout
+    │   └── StateConflictError          a job is not in a state the transition starts from
     ├── ProviderError                   an API call failed (the HTTP exchange, not the job)
     │   ├── TransientError              429, 5xx, timeouts, connection errors: safe to retry later
     │   │   └── RateLimitedError        429, with the provider's Retry-After when it sent one
@@ -14,11 +17,17 @@
     │   ├── NotFoundError               404: unknown job id
     │   ├── ConflictError               409: idempotency key reused with another body
     │   └── ProtocolError               an answer grokbatch cannot read
-    ├── AmbiguousSubmitError            a submit was sent and its answer lost: maybe paid
-    ├── RemoteJobFailedError            the provider ran the job and it failed
-    │   └── ModerationError             ... because moderation refused it
-    ├── OutputExpiredError              the output URL expired before it was downloaded
-    └── DownloadError                   the output could not be fetched or failed its checks
+    └── JobError                        how one job ended badly; its class name is stored
+        ├── AmbiguousSubmitError        a submit was sent and its answer lost: maybe paid
+        ├── RemoteJobFailedError        the provider ran the job and it failed
+        │   └── ModerationError         ... because moderation refused it
+        ├── OutputExpiredError          the output expired before it was downloaded
+        ├── DownloadError               the output could not be fetched or failed its checks
+        └── InternalError               grokbatch itself failed on this job (a bug: report it)
+
+The exception is the record: when a job ends badly the runner builds the exception that
+says why, and the state stores its class name (`kind_of`) and message. Provider errors that
+end a job (an invalid request, an unknown job id) are stored the same way.
 
 Errors never carry an API key: messages are built from provider bodies, which grokbatch
 redacts (see `redact`) before they are stored or printed.
@@ -107,9 +116,24 @@ class MissingKeyError(InputError):
 
 
 class BudgetExceededError(GrokbatchError):
-    """The batch would spend, or has spent, past its budget."""
+    """The next job would take the batch past its budget, so nothing more is submitted."""
 
     exit_code = EXIT_BUDGET
+
+
+# --- the state database ------------------------------------------------------------------
+
+
+class StateError(GrokbatchError):
+    """The state database could not do what was asked."""
+
+
+class StateUnavailableError(StateError):
+    """The store could not be opened, or stayed locked by another runner past its timeout."""
+
+
+class StateConflictError(StateError):
+    """A transition found the job in a state it does not start from (another runner has it)."""
 
 
 # --- provider calls ----------------------------------------------------------------------
@@ -199,11 +223,15 @@ class ProtocolError(ProviderError):
 # --- jobs --------------------------------------------------------------------------------
 
 
-class AmbiguousSubmitError(GrokbatchError):
+class JobError(GrokbatchError):
+    """How one job ended badly. Raised nowhere past the runner: it is recorded."""
+
+
+class AmbiguousSubmitError(JobError):
     """A submit was sent and its answer lost: the provider may have accepted (and charged) it."""
 
 
-class RemoteJobFailedError(GrokbatchError):
+class RemoteJobFailedError(JobError):
     """The provider accepted the job, ran it, and it failed."""
 
     def __init__(self, message: str, *, provider: str | None = None, code: str | None = None):
@@ -216,12 +244,21 @@ class ModerationError(RemoteJobFailedError):
     """The provider's moderation refused the prompt or the output."""
 
 
-class OutputExpiredError(GrokbatchError):
-    """The output URL expired before grokbatch could download it."""
+class OutputExpiredError(JobError):
+    """The output expired (its URL, or the job at the provider) before it was downloaded."""
 
 
-class DownloadError(GrokbatchError):
+class DownloadError(JobError):
     """An output could not be downloaded, or failed its size or content-type checks."""
+
+
+class InternalError(JobError):
+    """grokbatch failed on one job in a way it did not foresee; the batch went on without it."""
+
+
+def kind_of(error: BaseException) -> str:
+    """The name a job's error is stored under: its class name, e.g. "ModerationError"."""
+    return type(error).__name__
 
 
 # --- secrets -----------------------------------------------------------------------------

@@ -1,486 +1,298 @@
-"""One job's way through a run: reserve → submit → poll → download, and every way it ends.
+"""One job's way through a run: claim → submit → poll → download, and every way it ends.
 
-`Run` holds what the jobs of one run share (limits, clients, the store, the reporter) and
-walks each job through its life; `runner.run_batch` feeds it jobs. The invariants that make
-a paid batch safe to leave unattended live here:
+The invariants that make a paid batch safe to leave unattended live here:
 
-* The credits are reserved, and the intent to submit recorded, in one transaction before
-  the request is sent; the remote id is committed with `mark_submitted` before anything
-  else is awaited.
-* A submit is resent only when the provider certainly did not take it (refused connection,
-  429, 503) or an Idempotency-Key makes the resend safe; a lost answer is AMBIGUOUS.
-* A first Ctrl-C stops new work at the next safe point but lets a sent submit finish, so
-  its answer is recorded.
+* Every wait (a job slot, the provider's request turn, a backoff) comes before the claim.
+  The claim (credits reserved, the job SUBMITTING) is the last step before the request
+  goes on the wire, and the remote id is committed (`Books.submitted_as`) before anything
+  else is awaited. A submit cut off before its first byte left is released to pending.
+* After a failed submit the decision is `retry.after_submit_error`'s: resend only what
+  cannot pay twice; a lost answer is AMBIGUOUS, with its reservation kept.
+* A first stop lets a submit already on the wire finish, so its answer is recorded.
+* A job never takes the batch down: anything unexpected ends that job (failed, or
+  ambiguous if its submit may have gone out) with the reason, and the batch goes on.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections import Counter
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import httpx
 
-from .budget import BudgetPolicy, BudgetStatus, budget_status
+from .books import Books
+from .control import Control, Stop
 from .download import download
 from .errors import (
-    AuthenticationError,
+    AmbiguousSubmitError,
+    BudgetExceededError,
     DownloadError,
-    InsufficientCreditsError,
-    NotFoundError,
+    GrokbatchError,
+    InternalError,
+    ModerationError,
     OutputExpiredError,
     ProtocolError,
-    ProviderError,
-    RateLimitedError,
+    RemoteJobFailedError,
+    StateConflictError,
     TransientError,
 )
 from .jobs import Job
-from .limits import ProviderLimits
-from .progress import Reporter
+from .polling import Poller
 from .providers.base import Polled, RemoteState, Submitted
-from .providers.client import ProviderClient
+from .providers.client import ProviderClient, Wire
 from .resume import Action
-from .retry import Backoff
-from .state.base import JobRow, JobState, StateConflictError, StateStore
+from .retry import Backoff, Do, after_download_error, after_submit_error
+from .state.base import JobRow, JobState
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class JobSettings:
     output_dir: Path
-    concurrency: int = 8
-    provider_concurrency: Mapping[str, int] = field(default_factory=dict)
-    requests_per_minute: Mapping[str, float] = field(default_factory=dict)
     retries: int = 5
-    retry_failed: bool = False
-    resubmit_ambiguous: bool = False
-    poll_initial: float = 2.0
-    poll_max: float = 30.0
-    poll_factor: float = 1.5
     request_timeout: float = 60.0
-    job_timeout: float = 3600.0
+    submit_grace: float = 10.0  # how long past the timeout a sent submit's answer is awaited
     download_timeout: float = 600.0
-    submit_grace: float = 10.0  # how long a first Ctrl-C waits for a sent submit's answer
-    handle_signals: bool = True
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
 
 
-class Run:
-    """One run's shared state; one instance per run_batch call."""
+class Lifecycle:
+    """Walks jobs through their lives; one instance per run, one call of `run` per job."""
 
     def __init__(
         self,
         *,
-        manifest: str,
-        store: StateStore,
+        books: Books,
+        control: Control,
         clients: Mapping[str, ProviderClient],
-        http: httpx.AsyncClient,
-        policy: BudgetPolicy,
-        settings: RunSettings,
-        reporter: Reporter,
-        units: Mapping[str, str],
-        run_id: int,
+        files: httpx.AsyncClient,
+        poller: Poller,
+        settings: JobSettings,
+        backoff: Backoff,
     ) -> None:
-        self.manifest = manifest
-        self.store = store
+        self.books = books
+        self.control = control
         self.clients = clients
-        self.http = http
-        self.policy = policy
+        self.files = files  # never carries a key: outputs live on CDNs that redirect
+        self.poller = poller
         self.settings = settings
-        self.reporter = reporter
-        self.units = units
-        self.run_id = run_id
-        self.slots = anyio.Semaphore(settings.concurrency)
-        self.provider_slots = {
-            name: anyio.Semaphore(n) for name, n in settings.provider_concurrency.items()
-        }
-        self.rate = ProviderLimits(settings.requests_per_minute)
-        self.backoff = Backoff(
-            base=settings.backoff_base, cap=settings.backoff_cap, rng=random.Random()
-        )
-        self.states: dict[str, str] = {}  # key → JobState value, for the live counts
-        self.stopping = anyio.Event()  # first Ctrl-C: no new work, pollers return
-        self.stop_submitting = False
-        self.budget_stopped = False
-        self.credits_exhausted = False
-        self.interrupted = False
-        self.refused: set[str] = set()  # providers whose key was refused
-        self.submitted = 0
-        self.unknown_statuses: set[tuple[str, str]] = set()
+        self.backoff = backoff
 
-    # --- bookkeeping ------------------------------------------------------------------------
-
-    def set_state(self, job: Job, state: JobState) -> None:
-        self.states[job.key] = state.value
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(self.states.values()))
-
-    def budget(self) -> BudgetStatus:
-        return budget_status(self.store, self.manifest, self.policy, self.units)
-
-    async def pause(self, seconds: float) -> bool:
-        """Sleep, or return early (True) when the run is stopping."""
-        with anyio.move_on_after(seconds):
-            await self.stopping.wait()
-        return self.stopping.is_set()
-
-    def stop_new_submissions(self, kind: str, job: Job | None, detail: str) -> None:
-        if not self.stop_submitting:
-            self.reporter.event(kind, job, detail)
-        self.stop_submitting = True
-
-    # --- one job ----------------------------------------------------------------------------
-
-    async def work(self, job: Job, action: Action, row: JobRow | None) -> None:
+    async def run(self, job: Job, action: Action, row: JobRow | None) -> None:
+        """Carry out the resume decision for one job."""
         try:
-            sem = self.provider_slots.get(job.provider)
-            if sem is None:
-                await self.handle(job, action, row)
-            else:
-                async with sem:
-                    await self.handle(job, action, row)
-        finally:
-            self.slots.release()
+            await self._walk(job, action, row)
+        except Exception as exc:  # a bug, or an answer nobody foresaw: end this job only
+            self._crashed(job, exc)
 
-    async def handle(self, job: Job, action: Action, row: JobRow | None) -> None:
-        if self.stopping.is_set():
+    async def _walk(self, job: Job, action: Action, row: JobRow | None) -> None:
+        if self.control.stopping:
             return
         polled: Polled | None
-        if action in (Action.SUBMIT, Action.RETRY, Action.RESUBMIT, Action.RESEND):
+        if action.submits:
             if action in (Action.RETRY, Action.RESUBMIT):
-                self.store.reset(
-                    self.manifest,
-                    job.key,
-                    run_id=self.run_id,
-                    reason="--retry-failed" if action is Action.RETRY else "--resubmit-ambiguous",
-                )
-                self.set_state(job, JobState.PENDING)
-            resend_attempt = row.attempts if action is Action.RESEND and row else None
-            submitted = await self.submit(job, resend_attempt=resend_attempt)
+                reason = "--retry-failed" if action is Action.RETRY else "--resubmit-ambiguous"
+                self.books.reset(job, reason)
+            submitted = await self.submit(job, claim=row if action is Action.RESEND else None)
             if submitted is None:
                 return
             remote_id = submitted.remote_id
-            polled = submitted.result
-            if polled is None:
-                polled = await self.poll_until_finished(job, remote_id)
+            polled = submitted.result or await self.poller.until_finished(job, remote_id)
+            running = True
         else:
             assert row is not None and row.remote_id is not None
             remote_id = row.remote_id
+            running = action is Action.ATTACH
             if action is Action.REFETCH:
-                self.store.reopen(
-                    self.manifest,
-                    job.key,
-                    run_id=self.run_id,
-                    reason="output file missing or changed",
-                )
-                self.set_state(job, JobState.READY)
-                self.reporter.event("refetch", job, "output missing or changed; no charge")
-            if action is Action.ATTACH:
-                self.reporter.event("attach", job, f"id={remote_id}")
-                polled = await self.poll_until_finished(job, remote_id)
-            else:
-                polled = await self.poll_until_finished(job, remote_id, ready=True)
+                self.books.reopen(job, "output file missing or changed")
+            if running:
+                self.books.note("attach", job, f"id={remote_id}")
+            polled = await self.poller.until_finished(job, remote_id, at_once=not running)
         if polled is None:
             return
-        await self.finish(job, remote_id, polled)
+        await self.finish(job, remote_id, polled, running=running)
 
-    async def finish(self, job: Job, remote_id: str, polled: Polled) -> None:
-        current = self.store.get(self.manifest, job.key)
-        state = current.state if current else None
-        if polled.state is RemoteState.FAILED:
-            kind = "ModerationError" if polled.moderated else "RemoteJobFailedError"
-            message = polled.error or f"the provider reports {polled.status}"
-            self._fail(job, message, kind, polled=polled)
-            return
-        if state is JobState.RUNNING:
-            self.store.mark_ready(
-                self.manifest,
-                job.key,
-                run_id=self.run_id,
-                charged_credits=polled.charged,
-                charged_usd=polled.usd,
-            )
-            self.set_state(job, JobState.READY)
-        await self.fetch(job, remote_id, polled)
-
-    # --- submit -----------------------------------------------------------------------------
-
-    async def submit(self, job: Job, *, resend_attempt: int | None) -> Submitted | None:
-        """Reserve, send, record. `resend_attempt`: a SUBMITTING job's attempt, resent as is."""
+    # --- submit ---------------------------------------------------------------------------
+    async def submit(self, job: Job, *, claim: JobRow | None) -> Submitted | None:
+        """Claim the job and send it; the remote id, or None when it was not (or may have
+        been) created. `claim`: a SUBMITTING job at an idempotent provider, resent as is."""
         client = self.clients[job.provider]
         idempotent = client.provider.idempotent_submit
-        retries = self.settings.retries
-        resend = resend_attempt is not None
-        number = resend_attempt or 1  # which deliberate submission of the job this is
-        for attempt in range(retries + 1):
-            if self.stop_submitting or job.provider in self.refused or self.stopping.is_set():
+        number = claim.attempts if claim is not None else 0
+        for attempt in itertools.count():
+            if not await self.control.turn(job.provider):
                 return None
-            if not resend:
+            if not self.control.may_submit(job.provider):
+                return None
+            if claim is None:
                 try:
-                    fits = self.store.reserve(
-                        self.manifest,
-                        job.key,
-                        run_id=self.run_id,
-                        credits=job.credits,
-                        usd=job.usd,
-                        limits=self.policy.limits_for(job.provider),
-                    )
+                    claim = self.books.claim(job)
+                except BudgetExceededError as exc:
+                    if self.control.close(Stop.BUDGET, exc):
+                        self.books.note("budget", job, f"{exc}; finishing what is in flight")
+                    return None
                 except StateConflictError:
-                    return None  # another runner has this job
-                if not fits:
-                    self.budget_stopped = True
-                    self.stop_new_submissions(
-                        "budget",
-                        job,
-                        f"would pass the budget ({self.budget().format()}); "
-                        "no more submissions, finishing what is in flight",
-                    )
-                    return None
-                self.set_state(job, JobState.SUBMITTING)
-                claimed = self.store.get(self.manifest, job.key)
-                number = claimed.attempts if claimed else 1
-            await self.rate[job.provider].wait()
+                    return None  # another runner has it
+                number = claim.attempts
+            wire = client.wire()
             try:
-                # A first Ctrl-C cancels nothing (it only stops new work), so a sent submit
-                # is awaited and its answer recorded; a second one cancels it, leaving the
-                # job SUBMITTING, which the next run reports as ambiguous.
-                with anyio.move_on_after(
-                    self.settings.request_timeout + self.settings.submit_grace
-                ):
-                    submitted = await client.submit(job, number)
-                    self.submitted += 1
-                    # The never-pay-twice invariant: the remote id is durable before anything
-                    # else is awaited.
-                    self.store.mark_submitted(
-                        self.manifest,
-                        job.key,
-                        run_id=self.run_id,
-                        remote_id=submitted.remote_id,
-                        charged=submitted.charged,
-                    )
-                    self.set_state(job, JobState.RUNNING)
-                    self.reporter.event("submitted", job, f"id={submitted.remote_id}")
-                    return submitted
-                raise TransientError("no answer to the submit in time", provider=job.provider)
-            except RateLimitedError as exc:
-                self.rate[job.provider].cool_down(exc.retry_after or 0.0)
-                resend = self._not_accepted(job, exc, idempotent)
-                delay = self.backoff.delay(attempt, exc.retry_after)
-            except InsufficientCreditsError as exc:
-                self._release(job, exc, failed=False)
-                self.credits_exhausted = True
-                self.stop_new_submissions("out_of_credits", job, str(exc))
-                return None
-            except AuthenticationError as exc:
-                self._release(job, exc, failed=True)
-                self.refused.add(job.provider)
-                self.reporter.event("auth_failed", job, f"{exc}; check {client.provider.key_env}")
-                return None
-            except TransientError as exc:
-                certain = not exc.request_sent or exc.status_code == 503
-                if certain or idempotent:
-                    resend = self._not_accepted(job, exc, idempotent)
-                    delay = self.backoff.delay(attempt, exc.retry_after)
-                else:
-                    self._ambiguous(job, exc)
-                    return None
-            except ProtocolError as exc:
-                if idempotent:
-                    resend = True
-                    delay = self.backoff.delay(attempt)
-                else:
-                    self._ambiguous(job, exc)
-                    return None
-            except ProviderError as exc:  # invalid request, conflict, not found
-                self._release(job, exc, failed=True)
-                self.set_state(job, JobState.FAILED)
-                self.reporter.event("failed", job, f"{type(exc).__name__}: {exc}")
-                return None
-            self.reporter.event("retry", job, f"submit in {delay:.1f}s")
-            if await self.pause(delay):
-                return None
-        self.reporter.event("unfinished", job, f"submit still refused after {retries} retries")
-        return None
-
-    def _not_accepted(self, job: Job, exc: ProviderError, idempotent: bool) -> bool:
-        """The provider did not take the submit: keep the claim (idempotent) or release it."""
-        if idempotent:
-            return True  # stays SUBMITTING; the same Idempotency-Key makes a resend safe
-        self._release(job, exc, failed=False)
-        return False
-
-    def _release(self, job: Job, exc: BaseException, *, failed: bool) -> None:
-        self.store.release(
-            self.manifest,
-            job.key,
-            run_id=self.run_id,
-            error=str(exc),
-            error_kind=type(exc).__name__,
-            failed=failed,
-        )
-        self.set_state(job, JobState.FAILED if failed else JobState.PENDING)
-
-    def _ambiguous(self, job: Job, exc: BaseException) -> None:
-        self.store.mark_ambiguous(
-            self.manifest,
-            job.key,
-            run_id=self.run_id,
-            error=f"submit sent, answer lost: {exc}",
-            error_kind=type(exc).__name__,
-        )
-        self.set_state(job, JobState.AMBIGUOUS)
-        self.reporter.event(
-            "ambiguous",
-            job,
-            "submit sent but its answer was lost: it may "
-            "have been paid; not resent (see --resubmit-ambiguous)",
-        )
-        return None
-
-    # --- poll -------------------------------------------------------------------------------
-
-    async def poll_until_finished(
-        self, job: Job, remote_id: str, *, ready: bool = False
-    ) -> Polled | None:
-        """Poll with growing intervals until the job finishes; None if it cannot be told."""
-        client = self.clients[job.provider]
-        interval = 0.0 if ready else self.settings.poll_initial
-        deadline = time.monotonic() + self.settings.job_timeout
-        failures = 0
-        last_status: str | None = None
-        while True:
-            jitter = interval * 0.1 * random.random()
-            if await self.pause(interval + jitter):
-                return None
-            await self.rate[job.provider].wait()
-            try:
-                polled = await client.poll(remote_id)
-            except NotFoundError as exc:
-                message = f"the provider no longer knows job {remote_id}: {exc}"
-                self._fail(job, message, "NotFoundError")
-                return None
-            except (TransientError, ProtocolError) as exc:
-                failures += 1
-                retry_after = getattr(exc, "retry_after", None)
-                if isinstance(exc, RateLimitedError):
-                    self.rate[job.provider].cool_down(retry_after or 0.0)
-                if failures > self.settings.retries:
-                    self.reporter.event(
-                        "unfinished",
-                        job,
-                        f"polling failed {failures} times ({exc}); a rerun re-attaches",
-                    )
-                    return None
-                interval = self.backoff.delay(failures, retry_after)
-                continue
-            except ProviderError as exc:
-                self.reporter.event("unfinished", job, f"{exc}; a rerun re-attaches")
-                return None
-            failures = 0
-            if polled.status != last_status:
-                last_status = polled.status
-                if self.states.get(job.key) in ("running", "ready"):
-                    self.store.record_status(
-                        self.manifest, job.key, run_id=self.run_id, remote_status=polled.status
-                    )
-                self._check_status_name(job, polled)
-            if polled.state.finished:
-                return polled
-            if time.monotonic() > deadline:
-                self.reporter.event(
-                    "unfinished",
-                    job,
-                    f"still {polled.status} after "
-                    f"{self.settings.job_timeout:g}s; a rerun re-attaches",
+                submitted = await self._send(client, job, number, wire)
+            except GrokbatchError as exc:
+                error = exc
+            except anyio.get_cancelled_exc_class():
+                if not wire.sent:  # cut off before its first byte left: nothing created
+                    self.books.release(job, _unsent("the run was cancelled"))
+                raise
+            except Exception as exc:
+                if not wire.sent:
+                    self.books.release(job, _unsent(f"{type(exc).__name__}: {exc}"))
+                raise
+            else:
+                # The never-pay-twice invariant: durable before anything else is awaited.
+                self.books.submitted_as(job, submitted)
+                return submitted
+            decision = after_submit_error(
+                error,
+                idempotent=idempotent,
+                attempt=attempt,
+                retries=self.settings.retries,
+                backoff=self.backoff,
+            )
+            self.control.cool_down(job.provider, decision.cool_down)
+            if decision.do in (Do.RETRY, Do.STOP_CREDITS, Do.STOP_AUTH) or (
+                decision.do is Do.GIVE_UP and not idempotent
+            ):
+                self.books.release(job, error)
+                claim = None
+            if decision.do is Do.AMBIGUOUS:
+                self.books.ambiguous(
+                    job, AmbiguousSubmitError(f"submit sent, answer lost: {error}")
                 )
                 return None
-            interval = min(
-                max(interval, self.settings.poll_initial) * self.settings.poll_factor,
-                self.settings.poll_max,
-            )
+            if decision.do is Do.FAIL:
+                self.books.refuse(job, error)
+                return None
+            if decision.do is Do.STOP_CREDITS:
+                if self.control.close(Stop.CREDITS, error):
+                    self.books.note("out_of_credits", job, str(error))
+                return None
+            if decision.do is Do.STOP_AUTH:
+                if self.control.refuse(job.provider, error):
+                    key = client.provider.key_env
+                    self.books.note("auth_failed", job, f"{error}; check {key}")
+                return None
+            if decision.do is Do.GIVE_UP:
+                self.books.note("unfinished", job, f"submit still refused after {attempt} retries")
+                return None
+            self.books.note("retry", job, f"submit in {decision.delay:.1f}s: {error}")
+            if await self.control.pause(decision.delay):
+                return None
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_status_name(self, job: Job, polled: Polled) -> None:
-        if polled.recognised:
+    async def _send(self, client: ProviderClient, job: Job, number: int, wire: Wire) -> Submitted:
+        # A first stop cancels nothing, so a sent submit is awaited and its answer recorded;
+        # a second one cancels it (the caller releases it if it never left).
+        limit = self.settings.request_timeout + self.settings.submit_grace
+        with anyio.move_on_after(limit):
+            return await client.submit(job, number, wire=wire)
+        raise TransientError(
+            f"no answer to the submit in {limit:g}s", provider=job.provider, request_sent=wire.sent
+        )
+
+    # --- finish ---------------------------------------------------------------------------
+    async def finish(self, job: Job, remote_id: str, polled: Polled, *, running: bool) -> None:
+        if polled.state is RemoteState.FAILED:
+            self.books.fail(job, _remote_failure(job, polled), polled=polled)
             return
-        name = polled.status.lower()
-        if (job.provider, name) not in self.unknown_statuses:
-            self.unknown_statuses.add((job.provider, name))
-            self.reporter.event("unknown_status", job, f"{polled.status!r}: treated as running")
-
-    # --- download ---------------------------------------------------------------------------
+        if running:
+            self.books.ready(job, polled)
+        await self.fetch(job, remote_id, polled)
 
     async def fetch(self, job: Job, remote_id: str, polled: Polled) -> None:
+        """Download the output; a job whose URL expired is asked once for a fresh one."""
         dest = self.settings.output_dir / job.output
         refreshed = False
-        for attempt in range(self.settings.retries + 1):
+        for attempt in itertools.count():
             if not polled.output_urls:
-                self._fail(
-                    job, "the provider reported success but gave no output URL", "ProtocolError"
+                self.books.fail(
+                    job, ProtocolError("the provider reported success but gave no output URL")
                 )
                 return
             try:
                 got = await download(
-                    self.http,
+                    self.files,
                     polled.output_urls[0],
                     dest,
                     kind=job.type,
                     timeout=self.settings.download_timeout,
                 )
-            except OutputExpiredError as exc:
-                if refreshed:
-                    self._fail(
-                        job, f"output URL expired before download: {exc}", "OutputExpiredError"
+            except (GrokbatchError, OSError) as error:
+                decision = after_download_error(
+                    error,
+                    attempt=attempt,
+                    retries=self.settings.retries,
+                    refreshed=refreshed,
+                    backoff=self.backoff,
+                )
+                if decision.do is Do.REFRESH:
+                    refreshed = True
+                    fresh = await self.poller.until_finished(job, remote_id, at_once=True)
+                    if fresh is None:
+                        return
+                    if fresh.state is not RemoteState.SUCCEEDED:
+                        self.books.fail(job, _gone(error, fresh))
+                        return
+                    polled = fresh
+                    continue
+                if decision.do is Do.RETRY:
+                    if await self.control.pause(decision.delay):
+                        return
+                    continue
+                if decision.do is Do.FAIL:
+                    failure = (
+                        error if isinstance(error, GrokbatchError) else DownloadError(str(error))
                     )
+                    self.books.fail(job, failure)
                     return
-                refreshed = True
-                fresh = await self.poll_until_finished(job, remote_id, ready=True)
-                if fresh is None or fresh.state is not RemoteState.SUCCEEDED:
-                    if fresh is not None:
-                        self._fail(
-                            job,
-                            "output URL expired and the provider no longer reports the job done",
-                            "OutputExpiredError",
-                        )
-                    return
-                polled = fresh
-                continue
-            except TransientError as exc:
-                if await self.pause(self.backoff.delay(attempt, exc.retry_after)):
-                    return
-                continue
-            except DownloadError as exc:
-                self._fail(job, str(exc), "DownloadError")
+                self.books.note("unfinished", job, f"download failed ({error}); a rerun retries it")
                 return
-            self.store.mark_done(
-                self.manifest,
-                job.key,
-                run_id=self.run_id,
-                output_path=job.output,
-                size=got.size,
-                sha256=got.sha256,
-            )
-            self.set_state(job, JobState.DONE)
-            self.reporter.event("done", job, f"{job.output} ({got.size:,} bytes)")
+            self.books.done(job, got)
             return
-        self.reporter.event("unfinished", job, "download kept failing; a rerun retries it")
 
-    def _fail(self, job: Job, message: str, kind: str, *, polled: Polled | None = None) -> None:
-        """Record a job as failed. Unless the provider says it refunds (`polled`), its charge
-        stays spent: a clip that was made but could not be fetched was still paid for."""
-        self.store.mark_failed(
-            self.manifest,
-            job.key,
-            run_id=self.run_id,
-            error=message,
-            error_kind=kind,
-            refunded=polled.refunded if polled else False,
-            charged_credits=polled.charged if polled else None,
-            charged_usd=polled.usd if polled else None,
+    # --- the unexpected -------------------------------------------------------------------
+    def _crashed(self, job: Job, exc: Exception) -> None:
+        error = InternalError(f"{type(exc).__name__}: {exc}")
+        row = self.books.get(job.key)
+        state = row.state if row else None
+        if state is JobState.SUBMITTING:
+            # Its submit may have gone out: never resend it blindly.
+            self.books.ambiguous(
+                job, AmbiguousSubmitError(f"the submit's answer was lost: {error}")
+            )
+        elif state in (JobState.RUNNING, JobState.READY):
+            self.books.fail(job, error)
+        else:
+            self.books.note("failed", job, f"{error}; a rerun tries again")
+
+
+def _unsent(why: str) -> TransientError:
+    return TransientError(f"{why} before the request was sent", request_sent=False)
+
+
+def _remote_failure(job: Job, polled: Polled) -> GrokbatchError:
+    message = polled.error or f"the provider reports {polled.status}"
+    if polled.moderated:
+        return ModerationError(message, provider=job.provider, code=polled.error_code)
+    if polled.status.lower() == "expired":
+        return OutputExpiredError(
+            f"{job.provider} made the clip (and charged it), but it expired before it was "
+            f"downloaded: {message}"
         )
-        self.set_state(job, JobState.FAILED)
-        self.reporter.event("failed", job, f"{kind}: {message}")
+    return RemoteJobFailedError(message, provider=job.provider, code=polled.error_code)
+
+
+def _gone(error: BaseException, fresh: Polled) -> OutputExpiredError:
+    return OutputExpiredError(
+        f"the output URL expired ({error}) and the provider now reports {fresh.status}"
+    )

@@ -1,45 +1,83 @@
-"""What a manifest would cost: jobs, credits per provider, USD where known, against the budget.
+"""What a run would do now and what it would cost, against what is left of the budget.
 
-Pricing streams over the jobs, so planning a 1,000,000-job grid keeps only totals in memory.
-Estimates that rest on a declared (`prices:`) or guessed price are marked as such.
+Without a state database every job would be submitted and the whole budget is left. With
+one (`grokbatch plan` finds it as `run` does), each job gets the action `run` would take
+(`resume.decide`, the same table): only what would be submitted is priced, and the budget
+left is each limit minus what earlier runs spent and reserved. The CI gate (exit 3) is
+that price against that remainder: the answer for the run that will really happen.
+
+Pricing streams over the jobs, so planning a 1,000,000-job grid keeps only totals (and, when
+asked, one row per job) in memory. Estimates resting on a declared (`prices:`) or guessed
+price are marked as such.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import providers
 from .errors import InputError
 from .expand import Expander
+from .formatting import BASIS_MARK, amount, usd
 from .jobs import Job
 from .manifest import Manifest
+from .resume import Action, actions
+from .state.base import JobState, StateStore, Usage
 
 LIST_LIMIT = 40  # up to this many jobs are listed one by one; beyond, a summary
-BASIS_MARK = {"published": "", "declared": "*", "guessed": "~"}
 
 
 @dataclass
 class ProviderTotal:
     name: str
     unit: str
-    jobs: int = 0
-    credits: float = 0.0
-    usd: float | None = 0.0  # None once any job's USD price is unknown
+    jobs: int = 0  # jobs of the manifest at this provider
+    credits: float = 0.0  # estimated: what a run now would submit
+    usd: float | None = 0.0  # None once any such job's USD price is unknown
+    to_submit: int = 0
     bases: set[str] = field(default_factory=set)
     limit: float | None = None
+    spent: float = 0.0  # by earlier runs, from the state
+    reserved: float = 0.0
+
+    @property
+    def left(self) -> float | None:
+        """What is left of the limit after what was spent and reserved."""
+        return None if self.limit is None else round(self.limit - self.spent - self.reserved, 6)
 
     @property
     def over_budget(self) -> bool:
-        return self.limit is not None and round(self.credits, 6) > round(self.limit, 6)
+        left = self.left
+        return left is not None and round(self.credits, 6) > left
 
-    def add(self, job: Job) -> None:
+    def add(self, job: Job, action: Action) -> None:
         self.jobs += 1
-        self.credits += job.credits
         self.bases.add(job.price_basis)
+        if not action.pays:
+            return
+        self.to_submit += 1
+        self.credits += job.credits
         if self.usd is not None:
             self.usd = None if job.usd is None else self.usd + job.usd
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "to_submit": self.to_submit,
+            "estimated": round(self.credits, 6),
+            "estimated_usd": _r(self.usd),
+            "unit": self.unit,
+            "price_basis": sorted(self.bases),
+            "spent": self.spent,
+            "reserved": self.reserved,
+            "limit": self.limit,
+            "left": self.left,
+            "over_budget": self.over_budget,
+        }
 
 
 @dataclass
@@ -47,9 +85,15 @@ class Plan:
     manifest: Manifest
     jobs: int
     totals: dict[str, ProviderTotal]
-    listed: list[Job]  # the first LIST_LIMIT + 1 jobs
+    listed: list[tuple[Job, Action, str]]  # the first LIST_LIMIT + 1 jobs, action, state
     by_axis: dict[str, dict[Any, int]]  # axis → value → job count
     max_usd: float | None
+    states: dict[str, int]  # stored state → jobs (empty: no state yet)
+    actions: dict[str, int]  # what a run now would do → jobs
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+    state_db: str | None = None
+    rows: list[dict[str, Any]] | None = None  # one per job, when asked
 
     @property
     def total_usd(self) -> float | None:
@@ -57,26 +101,45 @@ class Plan:
         return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
 
     @property
+    def usd_left(self) -> float | None:
+        if self.max_usd is None:
+            return None
+        return round(self.max_usd - self.spent_usd - self.reserved_usd, 6)
+
+    @property
     def over_budget(self) -> bool:
-        usd = self.total_usd
-        over_usd = self.max_usd is not None and usd is not None and round(usd, 6) > self.max_usd
+        total, left = self.total_usd, self.usd_left
+        over_usd = left is not None and total is not None and round(total, 6) > left
         return over_usd or any(t.over_budget for t in self.totals.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "manifest": self.manifest.name,
             "jobs": self.jobs,
+            "state_db": self.state_db,
+            "states": self.states,
+            "actions": self.actions,
+            "providers": {n: t.to_json() for n, t in self.totals.items()},
             "estimated_credits": {n: round(t.credits, 6) for n, t in self.totals.items()},
-            "credit_units": {n: t.unit for n, t in self.totals.items()},
             "estimated_usd": {n: _r(t.usd) for n, t in self.totals.items()},
             "estimated_usd_total": _r(self.total_usd),
+            "credit_units": {n: t.unit for n, t in self.totals.items()},
             "price_basis": {n: sorted(t.bases) for n, t in self.totals.items()},
             "jobs_per_provider": {n: t.jobs for n, t in self.totals.items()},
             "max_credits": {n: t.limit for n, t in self.totals.items() if t.limit is not None},
             "max_usd": self.max_usd,
+            "usd": {
+                "spent": self.spent_usd,
+                "reserved": self.reserved_usd,
+                "limit": self.max_usd,
+                "left": self.usd_left,
+            },
             "over_budget": self.over_budget,
             "over_budget_providers": [n for n, t in self.totals.items() if t.over_budget],
         }
+        if self.rows is not None:
+            data["rows"] = self.rows
+        return data
 
 
 def _r(value: float | None) -> float | None:
@@ -116,51 +179,110 @@ def make_plan(
     *,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
+    store: StateStore | None = None,
+    output_dir: Path | None = None,
+    retry_failed: bool = False,
+    resubmit_ambiguous: bool = False,
+    with_rows: bool = False,
 ) -> Plan:
-    """Expand and price every job; ManifestError if any job is invalid."""
+    """Expand and price every job a run would submit now; ManifestError if any is invalid."""
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
-    listed: list[Job] = []
+    listed: list[tuple[Job, Action, str]] = []
     by_axis: dict[str, dict[Any, int]] = {}
+    states: Counter[str] = Counter()
+    done: Counter[str] = Counter()
+    rows: list[dict[str, Any]] | None = [] if with_rows else None
+    stored = {r.key: r for r in store.jobs(manifest.name)} if store is not None else {}
     expander = Expander(manifest)
     count = 0
-    for job in expander.jobs():
+    for job, row, action in actions(
+        expander.jobs(),
+        stored.get,
+        output_dir=output_dir or Path(manifest.output_dir),
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+    ):
         count += 1
+        state = row.state.value if row else "new"
+        states[state] += 1
+        done[action.value] += 1
         total = totals.get(job.provider)
         if total is None:
             adapter = providers.get(job.provider)
             total = totals[job.provider] = ProviderTotal(
                 job.provider, adapter.credit_unit, limit=limits.get(job.provider)
             )
-        total.add(job)
+        total.add(job, action)
         if len(listed) <= LIST_LIMIT:
-            listed.append(job)
+            listed.append((job, action, state))
+        if rows is not None:
+            rows.append(_row(job, action, state))
         for axis, value in job.coords.items():
-            counts = by_axis.get(axis)
-            if counts is None:
-                counts = by_axis[axis] = {}
+            counts = by_axis.setdefault(axis, {})
             counts[value] = counts.get(value, 0) + 1
     expander.raise_problems()
     for name, limit in limits.items():
         totals.setdefault(name, ProviderTotal(name, providers.get(name).credit_unit, limit=limit))
+    usage: dict[str, Usage] = store.usage(manifest.name) if store is not None else {}
+    for name, total in totals.items():
+        if name in usage:
+            total.spent = round(usage[name].spent_credits, 6)
+            total.reserved = round(usage[name].reserved_credits, 6)
     usd_limit = max_usd if max_usd is not None else manifest.limits.max_usd
-    return Plan(manifest, count, totals, listed, by_axis, usd_limit)
+    return Plan(
+        manifest,
+        count,
+        totals,
+        listed,
+        by_axis,
+        usd_limit,
+        states=dict(states) if store is not None else {},
+        actions=dict(done),
+        spent_usd=round(sum(u.spent_usd for u in usage.values()), 6),
+        reserved_usd=round(sum(u.reserved_usd for u in usage.values()), 6),
+        state_db=getattr(store, "path", None),
+        rows=rows,
+    )
+
+
+def _row(job: Job, action: Action, state: str) -> dict[str, Any]:
+    return {
+        "key": job.key,
+        "coords": dict(job.coords),
+        "provider": job.provider,
+        "state": state,
+        "action": action.value,
+        "estimated": job.credits if action.pays else 0.0,
+        "estimated_usd": job.usd if action.pays else 0.0,
+        "price_basis": job.price_basis,
+        "output": job.output,
+    }
 
 
 def format_plan(plan: Plan) -> str:
     """The plan as text: jobs (or a summary), totals per provider, the budget verdict."""
-    lines = [f"{plan.manifest.name}: {plan.jobs} job{'s' if plan.jobs != 1 else ''}", ""]
+    lines = [f"{plan.manifest.name}: {plan.jobs} job{'s' if plan.jobs != 1 else ''}"]
+    if plan.state_db is not None:
+        known = ", ".join(f"{n} {s}" for s, n in sorted(plan.states.items(), key=_by_state))
+        lines.append(f"state ({plan.state_db}): {known}")
+    doing = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(plan.actions.items()))
+    lines += [f"a run now: {doing}", ""]
     if plan.jobs <= LIST_LIMIT:
-        rows = [["#", "job", "provider", "credits", "usd", "output"]]
-        for job in plan.listed:
+        rows = [["#", "job", "provider", "state", "action", "estimated", "usd", "output"]]
+        for job, action, state in plan.listed:
             coords = " ".join(f"{k}={v}" for k, v in job.coords.items() if k != "provider")
+            pays = action.pays
             rows.append(
                 [
                     str(job.index + 1),
                     coords,
                     job.provider,
-                    _num(job.credits) + BASIS_MARK[job.price_basis],
-                    _usd(job.usd),
+                    state,
+                    action.value.replace("_", " "),
+                    amount(job.credits if pays else 0)
+                    + (BASIS_MARK[job.price_basis] if pays else ""),
+                    usd(job.usd if pays else 0.0),
                     job.output,
                 ]
             )
@@ -175,7 +297,8 @@ def format_plan(plan: Plan) -> str:
             rows.append([axis, text])
         lines += _table(rows)
     lines.append("")
-    rows = [["provider", "jobs", "credits", "unit", "usd", "budget", ""]]
+    rows = [["provider", "jobs", "to submit", "estimated", "unit", "usd", "spent", "reserved",
+             "budget", "left", ""]]  # fmt: skip
     for t in plan.totals.values():
         mark = "".join(sorted(BASIS_MARK[b] for b in t.bases))
         verdict = "OVER BUDGET" if t.over_budget else ("ok" if t.limit is not None else "")
@@ -183,28 +306,39 @@ def format_plan(plan: Plan) -> str:
             [
                 t.name,
                 str(t.jobs),
-                _num(t.credits) + mark,
+                str(t.to_submit),
+                amount(t.credits) + mark,
                 t.unit,
-                _usd(t.usd),
-                _num(t.limit) if t.limit is not None else "-",
+                usd(t.usd),
+                amount(t.spent),
+                amount(t.reserved),
+                amount(t.limit),
+                amount(t.left),
                 verdict,
             ]
         )
     total = plan.total_usd
     if len(plan.totals) > 1 or plan.max_usd is not None:
-        over = plan.max_usd is not None and total is not None and total > plan.max_usd
+        over = plan.max_usd is not None and total is not None and total > (plan.usd_left or 0)
         rows.append(
             [
                 "total",
                 str(plan.jobs),
+                str(sum(t.to_submit for t in plan.totals.values())),
                 "",
                 "",
-                _usd(total),
-                f"${plan.max_usd:,.2f}" if plan.max_usd is not None else "-",
+                usd(total),
+                usd(plan.spent_usd),
+                usd(plan.reserved_usd),
+                usd(plan.max_usd) if plan.max_usd is not None else "-",
+                usd(plan.usd_left) if plan.max_usd is not None else "-",
                 "OVER BUDGET" if over else ("ok" if plan.max_usd is not None else ""),
             ]
         )
     lines += _table(rows)
+    if total is None:
+        missing = ", ".join(n for n, t in plan.totals.items() if t.usd is None)
+        lines.append(f"? no price in USD for {missing}: declare prices.<provider>.usd_per_credit")
     bases = set().union(*(t.bases for t in plan.totals.values())) if plan.totals else set()
     if "declared" in bases:
         lines.append("* rests on a price declared in the manifest's `prices:`")
@@ -213,24 +347,22 @@ def format_plan(plan: Plan) -> str:
             "~ rests on a guessed price (the provider publishes none): declare one under `prices:`"
         )
     lines.append("")
+    has_budget = any(t.limit is not None for t in plan.totals.values()) or plan.max_usd is not None
     lines.append(
-        "over budget: the run would stop before finishing"
+        "over budget: what a run would submit now costs more than is left of the budget"
         if plan.over_budget
         else "within budget"
-        if any(t.limit is not None for t in plan.totals.values()) or plan.max_usd is not None
+        if has_budget
         else "no budget set (limits.max_credits)"
     )
     return "\n".join(lines)
 
 
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+_STATE_ORDER = ["new", *(s.value for s in JobState)]
 
 
-def _usd(value: float | None) -> str:
-    return "?" if value is None else f"${value:,.2f}"
+def _by_state(item: tuple[str, int]) -> int:
+    return _STATE_ORDER.index(item[0])
 
 
 def _table(rows: list[list[str]]) -> list[str]:

@@ -16,8 +16,8 @@ from typing import IO, Any
 
 from .budget import BudgetStatus
 from .jobs import Job
+from .state.base import JobState
 
-ORDER = ("pending", "submitting", "running", "ready", "done", "failed", "ambiguous")
 NOTABLE = {
     "failed",
     "ambiguous",
@@ -110,9 +110,11 @@ class RichReporter(Reporter):
 
         table = Table.grid(padding=(0, 2))
         total = getattr(self, "total", 0)
-        finished = sum(self._counts.get(s, 0) for s in ("done", "failed", "ambiguous"))
+        finished = sum(self._counts.get(s.value, 0) for s in JobState if s.finished)
         elapsed = time.monotonic() - getattr(self, "started", time.monotonic())
-        states = "  ".join(f"{s} {self._counts[s]}" for s in ORDER if self._counts.get(s))
+        states = "  ".join(
+            f"{s.value} {self._counts[s.value]}" for s in JobState if self._counts.get(s.value)
+        )
         table.add_row(
             "[bold]" + getattr(self, "manifest", "") + "[/]", f"{finished}/{total} finished"
         )

@@ -18,8 +18,12 @@ This table is the resume contract (the README's "Resume" section describes it):
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
+from . import providers
+from .download import verify
+from .jobs import Job
 from .state.base import JobRow, JobState
 
 
@@ -35,6 +39,20 @@ class Action(enum.Enum):
     SKIP_DONE = "skip_done"
     SKIP_FAILED = "skip_failed"
     SKIP_AMBIGUOUS = "skip_ambiguous"
+
+    @property
+    def submits(self) -> bool:
+        """The job is (or may be) sent to the provider, and pays."""
+        return self in (Action.SUBMIT, Action.RESEND, Action.RETRY, Action.RESUBMIT)
+
+    @property
+    def pays(self) -> bool:
+        """A new submission, with a new charge (a resend replays one already reserved)."""
+        return self in (Action.SUBMIT, Action.RETRY, Action.RESUBMIT)
+
+    @property
+    def skips(self) -> bool:
+        return self in (Action.SKIP_DONE, Action.SKIP_FAILED, Action.SKIP_AMBIGUOUS)
 
 
 def decide(
@@ -60,3 +78,32 @@ def decide(
     if state is JobState.FAILED:
         return Action.RETRY if retry_failed else Action.SKIP_FAILED
     return Action.RESUBMIT if resubmit_ambiguous else Action.SKIP_AMBIGUOUS
+
+
+def actions(
+    jobs: Iterable[Job],
+    stored: Callable[[str], JobRow | None],
+    *,
+    output_dir: Path,
+    retry_failed: bool,
+    resubmit_ambiguous: bool,
+) -> Iterator[tuple[Job, JobRow | None, Action]]:
+    """Each job with its stored row (looked up by key) and what a run does with it now.
+
+    `run` and `plan` both walk the batch through this, so the plan prices exactly what the
+    run will submit.
+    """
+
+    def output_ok(row: JobRow) -> bool:
+        return verify(output_dir / row.output_path, size=row.size or 0, sha256=row.sha256 or "")
+
+    for job in jobs:
+        row = stored(job.key)
+        action = decide(
+            row,
+            idempotent=providers.get(job.provider).idempotent_submit,
+            retry_failed=retry_failed,
+            resubmit_ambiguous=resubmit_ambiguous,
+            output_ok=output_ok,
+        )
+        yield job, row, action

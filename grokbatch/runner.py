@@ -1,64 +1,85 @@
-"""The runner: feeds every job of a batch to `lifecycle.Run`, under the limits.
+"""The runner: records a batch's jobs, decides what each needs, and runs them under the limits.
+
+    decisions (resume.decide, retry.after_*)   pure: facts → what to do
+        ↓
+    control (Control)                          slots, request turns, stopping
+        ↓
+    lifecycle (Lifecycle, Poller)              one job: claim → submit → poll → download
+        ↓
+    books (Books) → state (StateStore)         one transition + one event per change
+    providers (ProviderClient, adapters)       the only HTTP to providers
 
 Invariants, each one the reason a user can leave a paid batch running unattended:
 
-* Never pay twice. A job's credits are reserved, and the intent to submit recorded, in one
-  transaction before the request is sent. The remote id the provider returns is committed
-  with `mark_submitted` before the next await: nothing can interrupt between the answer
-  and the record. A submit whose answer is lost is AMBIGUOUS and never resent without
-  --resubmit-ambiguous, except where an Idempotency-Key makes resending safe (APIFrame).
-* Never spend past the budget. `store.reserve` checks spent + reserved over every run of
-  the manifest in the same transaction that claims the job, so it holds with any number of
-  jobs in flight. The first job that does not fit stops all new submissions; what is in
-  flight finishes; the run exits 3. An out-of-credits answer does the same.
-* Resume exactly. What to do with each job at the start of a run is `resume.decide`.
-* A submit is retried only when the provider certainly did not accept it: connection
-  refused, 429, 503, or an idempotency key.
-* Interruption: the first Ctrl-C / SIGTERM stops submitting and polling at the next safe
-  point; a submit already sent is awaited so its answer is recorded. The second cancels
-  everything at once: every transition is its own transaction, so the state stays
-  consistent (a submit cut off mid-flight is SUBMITTING, hence ambiguous next time).
+* Never pay twice: see lifecycle.py (claim at the wire, remote id committed at once, a lost
+  answer is ambiguous) and resume.py (a rerun never resends a SUBMITTING job blindly).
+* Never spend past the budget: the store reserves a job's credits in the transaction that
+  claims it, over every run of the manifest; the first job that does not fit closes
+  submissions, what is in flight finishes, and the run exits 3.
+* Signals only call `Control.stop()`: the first stops new work at the next safe point, the
+  second cancels everything at once; every transition is its own transaction.
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 
+from .books import Books
 from .budget import BudgetPolicy
-from .download import verify
-from .errors import TransientError
+from .control import Control, JobSlot
+from .errors import AmbiguousSubmitError
 from .jobs import Job
-from .lifecycle import Run, RunSettings
+from .lifecycle import JobSettings, Lifecycle
+from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
-from .resume import Action, decide
-from .state.base import JobRecord, JobState, StateStore
-from .summary import RunSummary
+from .resume import Action, actions
+from .retry import Backoff
+from .state.base import JobRow, StateStore
+from .summary import RunSummary, summarise
 
-__all__ = ["RunSettings", "record_for", "run_batch"]
 
+@dataclass(frozen=True)
+class RunSettings:
+    output_dir: Path
+    concurrency: int = 8
+    provider_concurrency: Mapping[str, int] = field(default_factory=dict)
+    requests_per_minute: Mapping[str, float] = field(default_factory=dict)
+    retries: int = 5
+    retry_failed: bool = False
+    resubmit_ambiguous: bool = False
+    poll_initial: float = 2.0
+    poll_max: float = 30.0
+    poll_factor: float = 1.5
+    request_timeout: float = 60.0
+    job_timeout: float = 3600.0
+    download_timeout: float = 600.0
+    submit_grace: float = 10.0  # how long a first Ctrl-C waits for a sent submit's answer
+    handle_signals: bool = True
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
 
-def record_for(job: Job) -> JobRecord:
-    return JobRecord(
-        key=job.key,
-        provider=job.provider,
-        model=job.model,
-        prompt_id=job.prompt_id,
-        coords=dict(job.coords),
-        request=job.request_record(),
-        output_path=job.output,
-        estimated_credits=job.credits,
-        estimated_usd=job.usd,
-        price_basis=job.price_basis,
-    )
+    def options(self) -> dict[str, Any]:
+        """What the runs table records of these settings."""
+        return {
+            "output_dir": str(self.output_dir),
+            "concurrency": self.concurrency,
+            "provider_concurrency": dict(self.provider_concurrency),
+            "requests_per_minute": dict(self.requests_per_minute),
+            "retries": self.retries,
+            "retry_failed": self.retry_failed,
+            "resubmit_ambiguous": self.resubmit_ambiguous,
+        }
 
 
 async def run_batch(
@@ -68,155 +89,129 @@ async def run_batch(
     jobs: Iterable[Job],
     store: StateStore,
     clients: Mapping[str, ProviderClient],
-    http: httpx.AsyncClient,
+    files: httpx.AsyncClient,
     policy: BudgetPolicy,
     settings: RunSettings,
     reporter: Reporter,
     units: Mapping[str, str],
+    usd_missing: Collection[str] = (),
 ) -> RunSummary:
-    """Run every job (jobs is re-iterable); returns how it ended."""
+    """Run every job (`jobs` is iterated twice); returns how it ended."""
     started = time.monotonic()
-    run_id = store.start_run(
-        manifest=manifest, manifest_path=manifest_path, options=_options(settings, policy)
+    options = settings.options() | {
+        "max_credits": dict(policy.max_credits),
+        "max_usd": policy.max_usd,
+    }
+    run_id = store.start_run(manifest=manifest, manifest_path=manifest_path, options=options)
+    books = Books(
+        store,
+        manifest=manifest,
+        run_id=run_id,
+        policy=policy,
+        units=units,
+        usd_missing=usd_missing,
+        reporter=reporter,
     )
     keys: set[str] = set()
-
-    def records() -> Iterable[JobRecord]:
-        for job in jobs:
-            keys.add(job.key)
-            yield record_for(job)
-
-    store.add_jobs(manifest, records(), run_id=run_id)
-    run = Run(
-        manifest=manifest,
-        store=store,
-        clients=clients,
-        http=http,
-        policy=policy,
-        settings=settings,
-        reporter=reporter,
-        units=units,
-        run_id=run_id,
+    books.add(_noting(jobs, keys))
+    control = Control(
+        concurrency=settings.concurrency,
+        provider_concurrency=settings.provider_concurrency,
+        requests_per_minute=settings.requests_per_minute,
     )
-    total = len(keys)
-    reporter.start(manifest=manifest, total=total)
+    backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_cap, rng=random.Random())
+    poller = Poller(
+        clients=clients,
+        control=control,
+        books=books,
+        settings=PollSettings(
+            initial=settings.poll_initial,
+            maximum=settings.poll_max,
+            factor=settings.poll_factor,
+            job_timeout=settings.job_timeout,
+            retries=settings.retries,
+        ),
+        backoff=backoff,
+    )
+    lifecycle = Lifecycle(
+        books=books,
+        control=control,
+        clients=clients,
+        files=files,
+        poller=poller,
+        settings=JobSettings(
+            output_dir=settings.output_dir,
+            retries=settings.retries,
+            request_timeout=settings.request_timeout,
+            submit_grace=settings.submit_grace,
+            download_timeout=settings.download_timeout,
+        ),
+        backoff=backoff,
+    )
+    reporter.start(manifest=manifest, total=len(keys))
     try:
         async with anyio.create_task_group() as tg:
+            control.bind(tg.cancel_scope)
             if settings.handle_signals and threading.current_thread() is threading.main_thread():
-                tg.start_soon(_watch_signals, run, tg.cancel_scope)
-            tg.start_soon(_tick, run)
+                tg.start_soon(_watch_signals, control, reporter)
+            tg.start_soon(_tick, books, reporter)
             async with anyio.create_task_group() as workers:
-                for job in jobs:
-                    if run.stopping.is_set():
+                for job, row, action in actions(
+                    jobs,
+                    books.get,
+                    output_dir=settings.output_dir,
+                    retry_failed=settings.retry_failed,
+                    resubmit_ambiguous=settings.resubmit_ambiguous,
+                ):
+                    if control.stopping:
                         break
-                    row = store.get(manifest, job.key)
-                    action = decide(
-                        row,
-                        idempotent=clients[job.provider].provider.idempotent_submit,
-                        retry_failed=settings.retry_failed,
-                        resubmit_ambiguous=settings.resubmit_ambiguous,
-                        output_ok=lambda r: verify(
-                            settings.output_dir / r.output_path,
-                            size=r.size or 0,
-                            sha256=r.sha256 or "",
-                        ),
-                    )
-                    run.states[job.key] = row.state.value if row else JobState.PENDING.value
                     if action is Action.MARK_AMBIGUOUS:
-                        run._ambiguous(
-                            job,
-                            TransientError(
-                                "a previous run sent this submit and stopped before recording "
-                                "the answer",
-                                provider=job.provider,
-                            ),
-                        )
+                        books.ambiguous(job, AmbiguousSubmitError(_CUT_OFF))
                         continue
-                    if action in (Action.SKIP_DONE, Action.SKIP_FAILED, Action.SKIP_AMBIGUOUS):
+                    if action.skips or (action.submits and not control.may_submit(job.provider)):
                         continue
-                    if action in (Action.SUBMIT, Action.RETRY, Action.RESUBMIT) and (
-                        run.stop_submitting or job.provider in run.refused
-                    ):
-                        continue
-                    await run.slots.acquire()
-                    workers.start_soon(run.work, job, action, row)
+                    slot = await control.admit(job.provider)
+                    workers.start_soon(_work, lifecycle, slot, job, action, row)
             tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
     finally:
-        reporter.tick(run.counts(), run.budget())
+        reporter.tick(books.counts(), books.budget())
         reporter.finish()
-    summary = _summarise(run, manifest, keys, started)
+    summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
 
 
-async def _tick(run: Run) -> None:
+_CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
+
+
+def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
+    for job in jobs:
+        keys.add(job.key)
+        yield job
+
+
+async def _work(
+    lifecycle: Lifecycle, slot: JobSlot, job: Job, action: Action, row: JobRow | None
+) -> None:
+    async with slot:
+        await lifecycle.run(job, action, row)
+
+
+async def _tick(books: Books, reporter: Reporter) -> None:
     while True:
-        run.reporter.tick(run.counts(), run.budget())
+        reporter.tick(books.counts(), books.budget())
         await anyio.sleep(0.5)
 
 
-async def _watch_signals(run: Run, scope: anyio.CancelScope) -> None:
+async def _watch_signals(control: Control, reporter: Reporter) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            if run.stopping.is_set():
-                run.reporter.event("interrupted", None, "second signal: stopping now")
-                scope.cancel()
+            if control.stop():
+                reporter.event("interrupted", None, "second signal: stopping now")
                 return
-            run.interrupted = True
-            run.stop_submitting = True
-            run.stopping.set()
-            run.reporter.event(
+            reporter.event(
                 "interrupted",
                 None,
-                "finishing sends in flight; press Ctrl-C "
-                "again to stop at once (state stays consistent)",
+                "finishing sends in flight; press Ctrl-C again to stop at once "
+                "(state stays consistent)",
             )
-
-
-def _summarise(run: Run, manifest: str, keys: set[str], started: float) -> RunSummary:
-    counts: Counter[str] = Counter()
-    ambiguous: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    for row in run.store.jobs(manifest):
-        if row.key not in keys:
-            continue
-        counts[row.state.value] += 1
-        entry = {
-            "key": row.key,
-            "coords": row.coords,
-            "error_kind": row.error_kind,
-            "error": row.error,
-            "remote_id": row.remote_id,
-        }
-        if row.state is JobState.AMBIGUOUS and len(ambiguous) < 1000:
-            ambiguous.append(entry)
-        elif row.state is JobState.FAILED and len(failed) < 1000:
-            failed.append(entry)
-    return RunSummary(
-        run_id=run.run_id,
-        manifest=manifest,
-        total=len(keys),
-        counts=dict(counts),
-        ambiguous=ambiguous,
-        failed=failed,
-        budget=run.budget(),
-        budget_stopped=run.budget_stopped,
-        credits_exhausted=run.credits_exhausted,
-        interrupted=run.interrupted,
-        elapsed=time.monotonic() - started,
-        submitted=run.submitted,
-    )
-
-
-def _options(settings: RunSettings, policy: BudgetPolicy) -> dict[str, Any]:
-    return {
-        "output_dir": str(settings.output_dir),
-        "concurrency": settings.concurrency,
-        "provider_concurrency": dict(settings.provider_concurrency),
-        "requests_per_minute": dict(settings.requests_per_minute),
-        "retries": settings.retries,
-        "retry_failed": settings.retry_failed,
-        "resubmit_ambiguous": settings.resubmit_ambiguous,
-        "max_credits": dict(policy.max_credits),
-        "max_usd": policy.max_usd,
-    }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .formatting import amount
 from .state.base import JobRow, JobState, StateStore, Usage
 
 SHOW_LIMIT = 40
@@ -23,6 +24,7 @@ class Status:
     rows: list[JobRow] = field(default_factory=list)  # current jobs, up to SHOW_LIMIT
     attention: list[JobRow] = field(default_factory=list)  # failed and ambiguous jobs
     show: int | None = SHOW_LIMIT  # rows listed; None: every job
+    units: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,10 +33,14 @@ class Status:
             "states": dict(self.counts) | {"not_started": self.not_started},
             "stale_jobs": self.stale,
             "credits": {
-                n: {"spent": round(u.spent_credits, 6), "reserved": round(u.reserved_credits, 6)}
+                n: {
+                    "spent": round(u.spent_credits, 6),
+                    "reserved": round(u.reserved_credits, 6),
+                    "unit": self.units.get(n, "credits"),
+                }
                 for n, u in self.usage.items()
             },
-            **({"jobs": [_row_json(r) for r in self.rows]} if self.show is None else {}),
+            **({"rows": [_row_json(r) for r in self.rows]} if self.show is None else {}),
             "attention": [
                 {
                     "key": r.key,
@@ -49,11 +55,16 @@ class Status:
 
 
 def job_status(
-    store: StateStore, manifest: str, keys: Iterable[str], *, show: int | None = SHOW_LIMIT
+    store: StateStore,
+    manifest: str,
+    keys: Iterable[str],
+    *,
+    show: int | None = SHOW_LIMIT,
+    units: Mapping[str, str] | None = None,
 ) -> Status:
     """Compare the store with the manifest's current job keys; keep `show` rows (None: all)."""
     current = set(keys)
-    status = Status(manifest, total=len(current), show=show)
+    status = Status(manifest, total=len(current), show=show, units=dict(units or {}))
     seen = 0
     for row in store.jobs(manifest):
         if row.key not in current:
@@ -70,10 +81,9 @@ def job_status(
     return status
 
 
-def format_status(status: Status, units: dict[str, str]) -> str:
+def format_status(status: Status) -> str:
     lines = [f"{status.manifest}: {status.total} jobs"]
-    order = [s.value for s in JobState]
-    parts = [f"{status.counts[s]} {s}" for s in order if status.counts[s]]
+    parts = [f"{status.counts[s.value]} {s.value}" for s in JobState if status.counts[s.value]]
     if status.not_started:
         parts.append(f"{status.not_started} not started")
     lines.append("  " + (", ".join(parts) or "nothing recorded yet"))
@@ -83,10 +93,10 @@ def format_status(status: Status, units: dict[str, str]) -> str:
             "manifest (kept on record, never touched)"
         )
     for name, usage in status.usage.items():
-        unit = units.get(name, "credits")
+        unit = status.units.get(name, "credits")
         lines.append(
-            f"  {name}: {usage.spent_credits:,.2f} {unit} spent, "
-            f"{usage.reserved_credits:,.2f} reserved"
+            f"  {name}: {amount(usage.spent_credits)} spent + "
+            f"{amount(usage.reserved_credits)} reserved {unit}"
         )
     if status.rows and (status.show is None or status.total <= status.show):
         lines.append("")

@@ -1,16 +1,26 @@
 """How a run ended: the summary `run` prints, returns and stores with the run.
 
 Its exit code is the one the CLI exits with; the precedence is interrupted (130) over
-budget or credits exhausted (3) over failed, ambiguous or unfinished jobs (1) over success.
+budget or credits exhausted (3) over a refused key (2) over failed, ambiguous or unfinished
+jobs (1) over success.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from . import providers
 from .budget import BudgetStatus
-from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
+from .control import Control, Stop
+from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_JOBS_FAILED, EXIT_OK
+from .state.base import JobState
+
+if TYPE_CHECKING:
+    from .books import Books
+
+LISTED = 1000  # failed and ambiguous jobs listed in a summary, at most, each
 
 
 @dataclass
@@ -27,11 +37,12 @@ class RunSummary:
     interrupted: bool
     elapsed: float
     submitted: int = 0  # submits sent by this run
+    refused_keys: dict[str, str] = field(default_factory=dict)  # provider → its key variable
     report: str | None = None  # the HTML report written after the run, if any
 
     @property
     def unfinished(self) -> int:
-        return self.total - sum(self.counts.get(s, 0) for s in ("done", "failed", "ambiguous"))
+        return self.total - sum(self.counts.get(s.value, 0) for s in JobState if s.finished)
 
     @property
     def exit_code(self) -> int:
@@ -39,14 +50,17 @@ class RunSummary:
             return EXIT_INTERRUPTED
         if self.budget_stopped or self.credits_exhausted:
             return EXIT_BUDGET
+        if self.refused_keys:
+            return EXIT_INVALID
         if self.failed or self.ambiguous or self.unfinished:
             return EXIT_JOBS_FAILED
         return EXIT_OK
 
     def format(self) -> str:
         """The closing lines of a run: states, spending, what needs attention, the report."""
-        order = ("done", "running", "ready", "pending", "submitting", "failed", "ambiguous")
-        states = ", ".join(f"{self.counts[s]} {s}" for s in order if self.counts.get(s))
+        states = ", ".join(
+            f"{self.counts[s.value]} {s.value}" for s in JobState if self.counts.get(s.value)
+        )
         lines = [
             f"{self.manifest}: {self.total} jobs: {states or 'none'}; "
             f"{self.submitted} submitted this run in {self.elapsed:.1f}s"
@@ -57,13 +71,18 @@ class RunSummary:
             lines.append("stopped at the budget: raise --max-credits to go on (exit 3)")
         if self.credits_exhausted:
             lines.append("the provider is out of credits: top up and run again (exit 3)")
+        for provider, variable in self.refused_keys.items():
+            lines.append(f"{provider} refused the key in {variable}: set a valid one (exit 2)")
         if self.ambiguous:
             lines.append(
                 f"{len(self.ambiguous)} ambiguous: sent, answer lost, maybe paid; not resent "
                 "(grokbatch status lists them; --resubmit-ambiguous sends them again)"
             )
         if self.failed:
-            lines.append(f"{len(self.failed)} failed (grokbatch status; --retry-failed)")
+            lines.append(
+                f"{len(self.failed)} failed (grokbatch status; --retry-failed submits them "
+                "again and pays again)"
+            )
         if self.interrupted:
             lines.append("interrupted: run again to resume")
         if self.report:
@@ -79,12 +98,11 @@ class RunSummary:
             "states": self.counts,
             "unfinished": self.unfinished,
             "submitted_this_run": self.submitted,
-            "credits": {
-                name: {"spent": b.spent, "reserved": b.reserved, "limit": b.limit, "unit": b.unit}
-                for name, b in (budget.per_provider.items() if budget else ())
-            },
+            "credits": budget.to_json()["providers"] if budget else {},
+            "usd": budget.to_json()["usd"] if budget else None,
             "budget_stopped": self.budget_stopped,
             "credits_exhausted": self.credits_exhausted,
+            "refused_keys": self.refused_keys,
             "interrupted": self.interrupted,
             "ambiguous": self.ambiguous,
             "failed": self.failed,
@@ -98,3 +116,39 @@ class RunSummary:
         """The run's status as stored in the runs table."""
         names = {EXIT_OK: "completed", EXIT_BUDGET: "budget", EXIT_INTERRUPTED: "interrupted"}
         return names.get(self.exit_code, "failed")
+
+
+def summarise(books: Books, control: Control, *, keys: set[str], elapsed: float) -> RunSummary:
+    """The summary of a run, from what the store holds of this manifest's current jobs."""
+    counts: Counter[str] = Counter()
+    attention: dict[JobState, list[dict[str, Any]]] = {JobState.AMBIGUOUS: [], JobState.FAILED: []}
+    for row in books.store.jobs(books.manifest):
+        if row.key not in keys:
+            continue
+        counts[row.state.value] += 1
+        listed = attention.get(row.state)
+        if listed is not None and len(listed) < LISTED:
+            listed.append(
+                {
+                    "key": row.key,
+                    "coords": row.coords,
+                    "error_kind": row.error_kind,
+                    "error": row.error,
+                    "remote_id": row.remote_id,
+                }
+            )
+    return RunSummary(
+        run_id=books.run_id,
+        manifest=books.manifest,
+        total=len(keys),
+        counts=dict(counts),
+        ambiguous=attention[JobState.AMBIGUOUS],
+        failed=attention[JobState.FAILED],
+        budget=books.budget(),
+        budget_stopped=control.stopped(Stop.BUDGET),
+        credits_exhausted=control.stopped(Stop.CREDITS),
+        interrupted=control.stopped(Stop.INTERRUPTED),
+        elapsed=elapsed,
+        submitted=books.submitted,
+        refused_keys={name: providers.get(name).key_env for name in control.refused},
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grokbatch.budget import BudgetPolicy, BudgetStatus, ProviderBudget, budget_status
+from grokbatch.errors import BudgetExceededError
 from grokbatch.state import JobRecord, JobState, Limits, SQLiteStore, StateConflictError
 
 M = "batch.yaml"
@@ -55,8 +56,9 @@ def claim(path: Path, keys: list[str], policy: BudgetPolicy, start: threading.Ba
         for key in keys:
             job = store.get(M, key)
             assert job is not None
-            # Another runner may have it: StateConflictError is exactly what must happen.
-            with contextlib.suppress(StateConflictError):
+            # Another runner may have it: StateConflictError is exactly what must happen;
+            # a job that would pass the budget is refused with BudgetExceededError.
+            with contextlib.suppress(StateConflictError, BudgetExceededError):
                 store.reserve(
                     M,
                     key,
@@ -157,7 +159,12 @@ def test_refunds_and_releases_free_budget_resets_do_not(db: Path) -> None:
         limits = Limits(max_credits=10)
 
         def reserve(i: int) -> bool:
-            return store.reserve(M, f"{P}-{i:04d}", run_id=run, credits=4, usd=None, limits=limits)
+            try:
+                store.reserve(M, f"{P}-{i:04d}", run_id=run, credits=4, usd=None, limits=limits)
+            except BudgetExceededError as exc:
+                assert "would pass the budget" in str(exc)
+                return False
+            return True
 
         assert reserve(0) and reserve(1) and not reserve(2)
         # A refunded failure frees its credits for a later reservation.
@@ -207,9 +214,25 @@ def test_status_format_and_exceeded(db: Path) -> None:
         policy = BudgetPolicy({P: 500, "kie": 10}, max_usd=2)
         status = budget_status(store, M, policy, {P: "credits", "kie": "kie credits"})
         assert status.format() == (
-            "aivideoapi 120/500 credits (27 reserved) · kie 0/10 kie credits · $0.74/$2.00"
+            "aivideoapi 93 spent + 27 reserved of 500 credits · kie 0 spent of 10 kie credits"
+            " · USD $0.00 spent + $0.74 reserved of $2.00"
         )
+        assert status.to_json()["providers"][P] == {
+            "spent": 93,
+            "reserved": 27,
+            "limit": 500,
+            "unit": "credits",
+        }
         assert not status.exceeded()
+        # A provider without a USD price makes the USD total unknown, never a partial sum.
+        partial = budget_status(store, M, policy, {}, usd_missing=["kie"])
+        assert "USD total unknown (no USD price for kie)" in partial.format()
+        assert partial.to_json()["usd"] == {
+            "spent": None,
+            "reserved": None,
+            "limit": 2,
+            "missing_prices": ["kie"],
+        }
         # A provider charging more than estimated can take a total past its limit.
         store.mark_ready(M, f"{P}-0000", run_id=run, charged_credits=480, charged_usd=None)
         status = budget_status(store, M, policy, {})
@@ -219,4 +242,4 @@ def test_status_format_and_exceeded(db: Path) -> None:
         store.close()
     empty = BudgetStatus(per_provider={})
     assert empty.format() == "nothing spent" and not empty.exceeded()
-    assert ProviderBudget(spent=1.25, reserved=0, limit=None).format("x") == "x 1.25 credits"
+    assert ProviderBudget(spent=1.25, reserved=0, limit=None).format("x") == "x 1.25 spent credits"

@@ -71,7 +71,9 @@ def test_sandbox_run_then_status_report_and_export(workdir: Path) -> None:
     assert all(len(r["sha256"]) == 64 for r in rows)
 
     listed = runner.invoke(main, ["status", "m.yaml", "--sandbox", "--all", "--json"])
-    jobs = json.loads(listed.stdout)["jobs"]
+    data = json.loads(listed.stdout)
+    assert data["jobs"] == 3  # the same key means the same type, with --all or without
+    jobs = data["rows"]
     assert sorted(j["output_path"] for j in jobs) == [
         "lamp/cinematic.mp4",
         "lamp/claymation.mp4",

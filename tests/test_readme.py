@@ -42,4 +42,5 @@ def test_the_ci_recipe_runs_as_written_against_the_sandbox(tmp_path: Path) -> No
             )  # fmt: skip
             assert result.returncode == 0, (name, command, result.stderr[-2000:])
     assert (tmp_path / "report.html").exists() and (tmp_path / "summary.json").exists()
-    assert (tmp_path / ".grokbatch" / "sandbox.db").exists()  # what the cache step saves
+    # What the cache step saves: the state beside the manifest.
+    assert (tmp_path / "pipelines" / ".grokbatch" / "sandbox.db").exists()

@@ -4,12 +4,13 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlite_utils import Database
 
+from grokbatch.errors import BudgetExceededError
 from grokbatch.state import (
-    DEFAULT_DB,
     JobRecord,
     JobState,
     Limits,
@@ -51,9 +52,17 @@ def run(store: SQLiteStore) -> int:
 
 
 def reserve(store: SQLiteStore, run: int, i: int, credits: float = 2.4, **limits: float) -> bool:
-    return store.reserve(
-        M, f"key{i:06d}", run_id=run, credits=credits, usd=0.05, limits=Limits(**limits)
-    )
+    """Whether the job fit the budget (and is now SUBMITTING)."""
+    return fits(store, run, f"key{i:06d}", credits=credits, usd=0.05, limits=Limits(**limits))
+
+
+def fits(store: SQLiteStore, run: int, key: str, **kw: Any) -> bool:
+    try:
+        row = store.reserve(M, key, run_id=run, **kw)
+    except BudgetExceededError:
+        return False
+    assert row.state is JobState.SUBMITTING  # the transition returns the new row
+    return True
 
 
 def test_open_store_creates_directories_and_pragmas(tmp_path: Path) -> None:
@@ -69,7 +78,6 @@ def test_open_store_creates_directories_and_pragmas(tmp_path: Path) -> None:
     finally:
         s.close()
     assert path.exists()
-    assert DEFAULT_DB == ".grokbatch/state.db"
 
 
 def test_migrations_apply_once_and_file_opens_in_sqlite_utils(tmp_path: Path) -> None:
@@ -266,12 +274,8 @@ def test_budget_limits_are_exact_and_cover_every_run(store: SQLiteStore, run: in
     assert not reserve(store, run2, 6, credits=1, max_credits=15)
     assert reserve(store, run2, 6, credits=0.6, max_credits=15)
     # USD limit over every provider.
-    assert not store.reserve(
-        M, "key000007", run_id=run2, credits=0, usd=0.2, limits=Limits(max_usd=0.5)
-    )
-    assert store.reserve(
-        M, "key000007", run_id=run2, credits=0, usd=0.15, limits=Limits(max_usd=0.5)
-    )
+    assert not fits(store, run2, "key000007", credits=0, usd=0.2, limits=Limits(max_usd=0.5))
+    assert fits(store, run2, "key000007", credits=0, usd=0.15, limits=Limits(max_usd=0.5))
 
 
 def test_busy_database_raises_state_unavailable(tmp_path: Path) -> None:

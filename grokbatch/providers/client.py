@@ -46,6 +46,28 @@ def resolve_api_key(provider: Provider, environ: Mapping[str, str] | None = None
     return key
 
 
+class Wire:
+    """Whether a request has gone out on the wire, as httpx's trace hook reports it.
+
+    A submit cut off before its first byte left (still waiting for a connection, say)
+    created nothing and can go back to pending; one cut off after may have created a paid
+    job. Where the transport reports no trace events (a mock: `traced=False`) nothing can
+    be told, and every request counts as sent.
+    """
+
+    def __init__(self, *, traced: bool = True) -> None:
+        self.traced = traced
+        self.started = False
+
+    async def trace(self, name: str, info: Any) -> None:
+        if name.endswith(".send_request_headers.started"):
+            self.started = True
+
+    @property
+    def sent(self) -> bool:
+        return self.started or not self.traced
+
+
 class ProviderClient:
     """One provider's API at one base URL with one key, over a shared httpx client."""
 
@@ -57,8 +79,11 @@ class ProviderClient:
         base_url: str,
         api_key: str,
         timeout: httpx.Timeout | float | None = None,
+        traced: bool = True,
     ) -> None:
         self.provider = provider
+        # httpx's own transports report trace events; a mock transport does not.
+        self.traced = traced
         self.http = http
         self.base_url = base_url.rstrip("/")
         self._key = api_key
@@ -67,33 +92,42 @@ class ProviderClient:
     def __repr__(self) -> str:  # never show the key
         return f"ProviderClient({self.provider.name!r}, {self.base_url!r})"
 
-    async def submit(self, job: Job, attempt: int = 1) -> Submitted:
-        response = await self.send(self.provider.submit_request(job, attempt))
+    def wire(self) -> Wire:
+        """A fresh record of whether one request went out."""
+        return Wire(traced=self.traced)
+
+    async def submit(self, job: Job, attempt: int = 1, *, wire: Wire | None = None) -> Submitted:
+        response = await self.send(self.provider.submit_request(job, attempt), wire=wire)
         return self.provider.parse_submit(response)
 
     async def poll(self, remote_id: str) -> Polled:
         response = await self.send(self.provider.poll_request(remote_id))
         return self.provider.parse_poll(response)
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
+    async def send(self, request: HttpRequest, *, wire: Wire | None = None) -> HttpResponse:
         """Send one request; a 2xx answer comes back, anything else is raised as an error."""
         name = self.provider.name
+        wire = wire if wire is not None else self.wire()
         headers = {"Accept": "application/json", **request.headers}
         headers.update(self.provider.auth_headers(self._key))
-        kwargs: dict[str, Any] = {"headers": headers, "params": request.params}
+        kwargs: dict[str, Any] = {
+            "headers": headers,
+            "params": request.params,
+            "extensions": {"trace": wire.trace},
+        }
         if request.json is not None:
             kwargs["json"] = request.json
         if self._timeout is not None:
             kwargs["timeout"] = self._timeout
         try:
             raw = await self.http.request(request.method, self.base_url + request.path, **kwargs)
-        except NOT_SENT as exc:
-            raise TransientError(
-                self._clean(f"could not connect to {self.base_url}: {_describe(exc)}"),
-                provider=name,
-                request_sent=False,
-            ) from None
         except httpx.TransportError as exc:
+            if isinstance(exc, NOT_SENT) or not wire.sent:
+                raise TransientError(
+                    self._clean(f"could not connect to {self.base_url}: {_describe(exc)}"),
+                    provider=name,
+                    request_sent=False,
+                ) from None
             # The request may have reached the provider: a submit here is ambiguous.
             raise TransientError(
                 self._clean(f"no answer from {self.base_url}: {_describe(exc)}"),

@@ -4,8 +4,9 @@ Invariants every backend keeps (SQLite now, PostgreSQL later, several runners sh
 
 * Each transition is one transaction that also appends its event; a crash leaves either the
   old state or the new one, never half of each.
-* Transitions are compare-and-set on the job's current state, so two runners can never both
-  claim the same job: `reserve` succeeds for exactly one of them.
+* Transitions follow the one table in `transitions.py`: each is compare-and-set on the job's
+  current state, so two runners can never both claim the same job (`reserve` succeeds for
+  exactly one of them), and each returns the job's new row.
 * `reserve` checks the budget and claims the job in the same transaction: spent + reserved,
   summed over every run of the manifest, never passes the limit, whatever is in flight.
 * `mark_submitted` is the first write after a provider returns a remote id, and it is
@@ -28,7 +29,11 @@ from typing import Any
 
 
 class JobState(enum.Enum):
-    """Where a job stands in grokbatch's own bookkeeping."""
+    """Where a job stands in grokbatch's own bookkeeping.
+
+    The members' order is the one display order: every listing of states (the live panel,
+    `status`, the summary, the report) follows it.
+    """
 
     PENDING = "pending"  # known, not submitted (or certainly not accepted)
     SUBMITTING = "submitting"  # credits reserved, submit sent or about to be: answer unknown
@@ -41,6 +46,11 @@ class JobState(enum.Enum):
     @property
     def in_flight(self) -> bool:
         return self in (JobState.SUBMITTING, JobState.RUNNING, JobState.READY)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more happens to the job in this run without a flag or a person."""
+        return self in (JobState.DONE, JobState.FAILED, JobState.AMBIGUOUS)
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,11 @@ class Limits:
 
 
 class StateStore(ABC):
-    """A batch's durable state. Methods are synchronous and each is one transaction."""
+    """A batch's durable state. Methods are synchronous and each is one transaction.
+
+    Every transition returns the job's row as it is after the change; a job not in a state
+    the transition starts from raises StateConflictError, and changes nothing.
+    """
 
     # --- runs ---------------------------------------------------------------------------
     @abstractmethod
@@ -168,18 +182,18 @@ class StateStore(ABC):
         credits: float,
         usd: float | None,
         limits: Limits,
-    ) -> bool:
+    ) -> JobRow:
         """PENDING → SUBMITTING with credits reserved and attempts + 1, if it fits the budget.
 
-        Returns False (and changes nothing but an event) when the job would take the
-        provider past `limits.max_credits` or the manifest past `limits.max_usd`.
-        Raises StateConflictError when the job is not PENDING (another runner has it).
+        Raises BudgetExceededError (and changes nothing but a `budget_blocked` event) when
+        the job would take its provider past `limits.max_credits` or the manifest past
+        `limits.max_usd`, counting spent + reserved over every run of the manifest.
         """
 
     @abstractmethod
     def mark_submitted(
         self, manifest: str, key: str, *, run_id: int, remote_id: str, charged: float | None
-    ) -> None:
+    ) -> JobRow:
         """SUBMITTING → RUNNING with the remote id; durable on return.
 
         A charge reported at submit moves that much from reserved to spent.
@@ -188,7 +202,7 @@ class StateStore(ABC):
     @abstractmethod
     def release(
         self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str, failed: bool
-    ) -> None:
+    ) -> JobRow:
         """SUBMITTING → PENDING (or FAILED): the provider certainly did not accept the submit.
 
         The reservation is returned to the budget.
@@ -197,11 +211,11 @@ class StateStore(ABC):
     @abstractmethod
     def mark_ambiguous(
         self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str
-    ) -> None:
+    ) -> JobRow:
         """SUBMITTING → AMBIGUOUS: the answer was lost; the reservation is kept."""
 
     @abstractmethod
-    def record_status(self, manifest: str, key: str, *, run_id: int, remote_status: str) -> None:
+    def record_status(self, manifest: str, key: str, *, run_id: int, remote_status: str) -> JobRow:
         """Note the provider's status name (an event only when it changed)."""
 
     @abstractmethod
@@ -213,13 +227,13 @@ class StateStore(ABC):
         run_id: int,
         charged_credits: float | None,
         charged_usd: float | None,
-    ) -> None:
+    ) -> JobRow:
         """RUNNING → READY; settles the budget to the reported charge (the estimate if none)."""
 
     @abstractmethod
     def mark_done(
         self, manifest: str, key: str, *, run_id: int, output_path: str, size: int, sha256: str
-    ) -> None:
+    ) -> JobRow:
         """READY → DONE with the verified output."""
 
     @abstractmethod
@@ -234,19 +248,19 @@ class StateStore(ABC):
         refunded: bool,
         charged_credits: float | None = None,
         charged_usd: float | None = None,
-    ) -> None:
+    ) -> JobRow:
         """Any in-flight state → FAILED. Refunded: nothing stays spent; else the charge
         (reported, or the estimate) is spent."""
 
     @abstractmethod
-    def reopen(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
+    def reopen(self, manifest: str, key: str, *, run_id: int, reason: str) -> JobRow:
         """DONE → READY: the output file is gone or changed; fetch it again, at no charge.
 
         The job keeps its remote id and its spent credits: it was paid for once.
         """
 
     @abstractmethod
-    def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> None:
+    def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> JobRow:
         """FAILED or AMBIGUOUS → PENDING, for --retry-failed and --resubmit-ambiguous.
 
         A failed job's spent credits stay spent (they were paid); an ambiguous job's
@@ -273,10 +287,8 @@ class StateStore(ABC):
     def close(self) -> None:
         """Release the connection."""
 
+    def __enter__(self) -> StateStore:
+        return self
 
-class StateConflictError(Exception):
-    """A transition found the job in a state it does not start from."""
-
-
-class StateUnavailableError(Exception):
-    """The store could not be reached, or stayed locked by another runner past its timeout."""
+    def __exit__(self, *exc: object) -> None:
+        self.close()

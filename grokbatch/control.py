@@ -1,0 +1,187 @@
+"""The one owner of a run's time and slots: concurrency, request pacing, and stopping.
+
+Nothing else in grokbatch holds a semaphore, sleeps on a provider's rate limit or sets a
+stop flag. The runner asks for a job slot before it starts a job; the lifecycle asks for a
+request turn before each request and whether it may still submit; signal handlers call
+`stop()` and nothing else (after procrastinate's `Worker.stop`).
+
+Stopping has two strengths. `stop()` once: no new submissions and no new polls; a submit
+already on the wire is awaited so that its answer is recorded. `stop()` twice: the run's
+cancel scope is cancelled at once; every state change is its own transaction, so the state
+stays consistent. A budget stop, an empty account or a refused key close submissions
+(everywhere, or at one provider) but let what is in flight finish.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+import anyio
+
+from .errors import GrokbatchError
+
+Clock = Callable[[], float]
+
+
+class Stop(enum.Enum):
+    """Why submissions stopped."""
+
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    BUDGET = "budget"  # the next job would pass the budget
+    CREDITS = "credits"  # a provider's account is empty
+    AUTH = "auth"  # a provider refused the key (that provider only)
+
+
+class RateLimiter:
+    """Spaces one provider's requests evenly at `per_minute`, and waits out cool-downs."""
+
+    def __init__(self, per_minute: float | None, *, clock: Clock = time.monotonic) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._clock = clock
+        self._next = 0.0  # the earliest time the next request may go
+        self._cool_until = 0.0
+
+    def cool_down(self, seconds: float) -> None:
+        """No request before `seconds` from now (a 429's Retry-After): the limit is the
+        account's, so one job's 429 slows every job of the provider."""
+        self._cool_until = max(self._cool_until, self._clock() + max(0.0, seconds))
+
+    def take(self) -> float:
+        """Take the next request turn; returns the seconds to wait for it.
+
+        The turn is claimed before the caller sleeps, so concurrent callers queue behind
+        each other instead of all waking at once.
+        """
+        now = self._clock()
+        turn = max(now, self._next, self._cool_until)
+        self._next = turn + self.interval
+        return turn - now
+
+
+class JobSlot:
+    """A job's place in the run: one of `concurrency`, and one of its provider's."""
+
+    def __init__(self, control: Control, provider: str) -> None:
+        self._control = control
+        self._provider = provider
+
+    async def __aenter__(self) -> JobSlot:
+        sem = self._control._provider_slots.get(self._provider)
+        if sem is not None:
+            try:
+                await sem.acquire()
+            except BaseException:
+                self._control._slots.release()
+                raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        sem = self._control._provider_slots.get(self._provider)
+        if sem is not None:
+            sem.release()
+        self._control._slots.release()
+
+
+class Control:
+    """Concurrency, request pacing and stop state for one run."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        provider_concurrency: Mapping[str, int] | None = None,
+        requests_per_minute: Mapping[str, float] | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._slots = anyio.Semaphore(concurrency)
+        self._provider_slots = {
+            name: anyio.Semaphore(n) for name, n in (provider_concurrency or {}).items()
+        }
+        self._per_minute = dict(requests_per_minute or {})
+        self._clock = clock
+        self._limiters: dict[str, RateLimiter] = {}
+        self._stopping = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+        self._closed: dict[Stop, GrokbatchError | None] = {}
+        self._refused: dict[str, GrokbatchError] = {}
+
+    # --- slots and turns ------------------------------------------------------------------
+    async def admit(self, provider: str) -> JobSlot:
+        """Wait for a free job slot; enter the returned slot (in the job's task) to also
+        take one of the provider's, and leave it to give both back."""
+        await self._slots.acquire()
+        return JobSlot(self, provider)
+
+    async def turn(self, provider: str) -> bool:
+        """Wait for the provider's next request turn; False if the run stopped meanwhile."""
+        wait = self.limiter(provider).take()
+        if wait > 0 and await self.pause(wait):
+            return False
+        return not self._stopping.is_set()
+
+    def limiter(self, provider: str) -> RateLimiter:
+        limiter = self._limiters.get(provider)
+        if limiter is None:
+            limiter = self._limiters[provider] = RateLimiter(
+                self._per_minute.get(provider), clock=self._clock
+            )
+        return limiter
+
+    def cool_down(self, provider: str, seconds: float | None) -> None:
+        if seconds:
+            self.limiter(provider).cool_down(seconds)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep, or return early (True) when the run is stopping."""
+        with anyio.move_on_after(seconds):
+            await self._stopping.wait()
+        return self._stopping.is_set()
+
+    # --- stopping -------------------------------------------------------------------------
+    def bind(self, scope: anyio.CancelScope) -> None:
+        """The scope a second stop() cancels: the run's task group."""
+        self._scope = scope
+
+    def stop(self) -> bool:
+        """Stop the run: gently the first time, at once the second. True if it was the second."""
+        if self._stopping.is_set():
+            if self._scope is not None:
+                self._scope.cancel()
+            return True
+        self._closed.setdefault(Stop.INTERRUPTED, None)
+        self._stopping.set()
+        return False
+
+    def close(self, reason: Stop, error: GrokbatchError | None = None) -> bool:
+        """No more submissions anywhere; True the first time for this reason."""
+        first = reason not in self._closed
+        self._closed.setdefault(reason, error)
+        return first
+
+    def refuse(self, provider: str, error: GrokbatchError) -> bool:
+        """No more submissions to this provider (its key was refused); True the first time."""
+        first = provider not in self._refused
+        self._refused.setdefault(provider, error)
+        return first
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def may_submit(self, provider: str) -> bool:
+        return not self._closed and provider not in self._refused
+
+    def stopped(self, reason: Stop) -> bool:
+        return reason in self._closed
+
+    @property
+    def refused(self) -> Mapping[str, GrokbatchError]:
+        return dict(self._refused)
