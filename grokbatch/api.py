@@ -180,6 +180,7 @@ def plan(
     *,
     db: str | Path | None = None,
     sandbox: bool | None = None,
+    output_dir: str | Path | None = None,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
     retry_failed: bool = False,
@@ -194,7 +195,7 @@ def plan(
     reserved. `with_rows`: one row per job (key, coordinates, state, action, estimate).
     Sends nothing.
     """
-    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=environ)
     if max_usd is not None:
         JobSet(ws.manifest).check_max_usd(max_usd)
     store = ws.existing_store()

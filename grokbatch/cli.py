@@ -123,9 +123,18 @@ def resume_options(func: F) -> F:
     return func
 
 
+def output_dir_option(func: F) -> F:
+    return click.option(
+        "--output-dir",
+        type=click.Path(file_okay=False),
+        help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
+    )(func)
+
+
 @main.command()
 @manifest_argument
 @state_options
+@output_dir_option
 @budget_options
 @resume_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -135,6 +144,7 @@ def plan(
     manifest: str,
     db: str | None,
     sandbox: bool | None,
+    output_dir: str | None,
     max_credits: tuple[str, ...],
     max_usd: float | None,
     retry_failed: bool,
@@ -155,6 +165,7 @@ def plan(
         manifest,
         db=db,
         sandbox=sandbox,
+        output_dir=output_dir,
         max_credits=parse_max_credits(max_credits),
         max_usd=max_usd,
         retry_failed=retry_failed,
@@ -172,11 +183,7 @@ def plan(
 @main.command()
 @manifest_argument
 @state_options
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False),
-    help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
-)
+@output_dir_option
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1000),

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from grokbatch import api, providers
+from grokbatch.emulator import Emulator, EmulatorConfig
+from grokbatch.manifest import load
+from grokbatch.progress import Reporter
+from grokbatch.state import open_store
+from grokbatch.state.base import JobRow
+from grokbatch.summary import RunSummary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,3 +35,90 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# --- the emulator and runs against it: one fixture for every test file --------------------
+
+# Run settings that make a run against the emulator fast: poll and back off in tens of ms.
+FAST = {
+    "poll_initial": 0.02,
+    "poll_max": 0.2,
+    "backoff_base": 0.01,
+    "backoff_cap": 0.2,
+    "handle_signals": False,
+}
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A fresh emulator on loopback. Set it per test with `@pytest.mark.emulator(latency=2)`
+    (any EmulatorConfig field), or live with `emulator.configure(...)`."""
+    marker = request.node.get_closest_marker("emulator")
+    settings: dict[str, Any] = {"latency": 0.1, "seed": 7} | (marker.kwargs if marker else {})
+    with Emulator(EmulatorConfig(**settings)) as emu:
+        yield emu
+
+
+def environ_for(emu: Emulator, key: str = "test-key-123456") -> dict[str, str]:
+    """An environment that points every provider at the emulator, with a key for each."""
+    env: dict[str, str] = {}
+    for name in providers.NAMES:
+        adapter = providers.get(name)
+        env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
+        env[adapter.key_env] = key
+    return env
+
+
+class Recorder(Reporter):
+    """A silent reporter that remembers events, to check what the user was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str | None, str]] = []
+
+    def event(self, kind: str, job: Any, detail: str = "") -> None:
+        self.events.append((kind, job.key if job else None, detail))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.events]
+
+
+class Batch:
+    """One manifest in a temporary folder, run against one emulator."""
+
+    def __init__(self, root: Path, emu: Emulator, text: str) -> None:
+        self.root = root
+        self.emu = emu
+        self.path = root / "m.yaml"
+        self.path.write_text(text, encoding="utf-8")
+        self.db = root / "state.db"
+        self.out = root / "out"
+        self.reporter = Recorder()
+
+    def run(self, env: dict[str, str] | None = None, **kwargs: Any) -> RunSummary:
+        self.reporter = Recorder()
+        tuning = FAST | kwargs.pop("tuning", {})
+        summary: RunSummary = api.run(
+            self.path,
+            db=self.db,
+            output_dir=self.out,
+            environ=env if env is not None else environ_for(self.emu),
+            reporter=self.reporter,
+            sandbox=False,
+            tuning=tuning,
+            **kwargs,
+        )
+        return summary
+
+    def rows(self) -> list[JobRow]:
+        with open_store(self.db) as store:
+            return list(store.jobs(load(self.path).name))
+
+    def stats(self, provider: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.emu.stats()["providers"][provider]
+        return result
+
+
+@pytest.fixture
+def batch(tmp_path: Path, emulator: Emulator) -> Callable[[str], Batch]:
+    """`batch(manifest_text)`: a Batch in this test's folder, against its emulator."""
+    return lambda text: Batch(tmp_path, emulator, text)

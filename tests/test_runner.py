@@ -9,104 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from grokbatch import api, providers
-from grokbatch.emulator import Emulator, EmulatorConfig
-from grokbatch.progress import Reporter
-from grokbatch.state import open_store
+from grokbatch import providers
 from grokbatch.state.base import JobRow, JobState
-from grokbatch.summary import RunSummary
 
-FAST = {
-    "poll_initial": 0.02,
-    "poll_max": 0.2,
-    "backoff_base": 0.01,
-    "backoff_cap": 0.2,
-    "handle_signals": False,
-}
-
-
-class Recorder(Reporter):
-    """A silent reporter that remembers events, to check what the user was told."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str | None, str]] = []
-
-    def event(self, kind: str, job: Any, detail: str = "") -> None:
-        self.events.append((kind, job.key if job else None, detail))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _, _ in self.events]
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(latency=0.1, seed=7)) as emu:
-        yield emu
-
-
-def environ_for(emu: Emulator, key: str = "test-key-123456") -> dict[str, str]:
-    env: dict[str, str] = {}
-    for name in providers.NAMES:
-        adapter = providers.get(name)
-        env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-        env[adapter.key_env] = key
-    return env
-
-
-class Batch:
-    """One manifest in a temporary folder, run against one emulator."""
-
-    def __init__(self, root: Path, emu: Emulator, text: str) -> None:
-        self.root = root
-        self.emu = emu
-        self.path = root / "m.yaml"
-        self.path.write_text(text, encoding="utf-8")
-        self.db = root / "state.db"
-        self.out = root / "out"
-        self.reporter = Recorder()
-
-    def run(self, env: dict[str, str] | None = None, **kwargs: Any) -> RunSummary:
-        self.reporter = Recorder()
-        tuning = FAST | kwargs.pop("tuning", {})
-        summary: RunSummary = api.run(
-            self.path,
-            db=self.db,
-            output_dir=self.out,
-            environ=env if env is not None else environ_for(self.emu),
-            reporter=self.reporter,
-            sandbox=False,
-            tuning=tuning,
-            **kwargs,
-        )
-        return summary
-
-    def rows(self) -> list[JobRow]:
-        store = open_store(self.db)
-        try:
-            return list(store.jobs(store_manifest_name(self.path)))
-        finally:
-            store.close()
-
-    def stats(self, provider: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.emu.stats()["providers"][provider]
-        return result
-
-
-def store_manifest_name(path: Path) -> str:
-    from grokbatch.manifest import load
-
-    return load(path).name
-
-
-@pytest.fixture
-def batch(tmp_path: Path, emulator: Emulator) -> Callable[[str], Batch]:
-    return lambda text: Batch(tmp_path, emulator, text)
+from .conftest import Batch, environ_for
 
 
 def manifest(provider: str, *, prompts: int = 2, extra: str = "", limits: str = "") -> str:
