@@ -31,8 +31,8 @@ from grokbatch.errors import (
 from grokbatch.expand import expand
 from grokbatch.jobs import Job
 from grokbatch.manifest import loads
-from grokbatch.providers.base import HttpRequest, HttpResponse, Polled, RemoteState
 from grokbatch.providers.client import ProviderClient
+from grokbatch.providers.wire import HttpRequest, HttpResponse, Polled, RemoteState
 
 from .openapi import AIML_FETCH_FILE, AIML_FILE, AIML_POLL, AIML_SUBMIT, openapi_schema
 

@@ -25,8 +25,8 @@ from grokbatch.errors import (
 from grokbatch.expand import expand
 from grokbatch.jobs import Job
 from grokbatch.manifest import loads
-from grokbatch.providers.base import HttpResponse, RemoteState
 from grokbatch.providers.client import resolve_api_key, resolve_base_url
+from grokbatch.providers.wire import HttpResponse, RemoteState
 
 from .openapi import AIML_REQUEST, FRAME_REQUEST, openapi_schema
 

@@ -14,19 +14,18 @@ from typing import Any, ClassVar
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, require
+from .pricing import usd
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
-from .pricing import usd
 
 MODEL = "x-ai/grok-imagine-video"
 USD_PER_CREDIT = 1 / 2_000_000

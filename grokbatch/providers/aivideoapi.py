@@ -16,19 +16,18 @@ from typing import Any, ClassVar
 from ..errors import ProviderError
 from ..jobs import Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, require
+from .pricing import round_up, usd
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
-from .pricing import round_up, usd
 
 TEXT = "grok-imagine-text-to-video"
 IMAGE = "grok-imagine-image-to-video"

@@ -15,17 +15,16 @@ from typing import Any, ClassVar
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, require
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
 
 MODEL = "grok-imagine-video"
