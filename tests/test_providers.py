@@ -7,6 +7,8 @@ OpenAPI files. `test_contract.py` runs the same adapters against the emulator ov
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from grokbatch import providers
 from grokbatch.errors import (
     AuthenticationError,
     ConflictError,
+    InputError,
     InsufficientCreditsError,
     InvalidRequestError,
     MissingKeyError,
@@ -26,6 +29,7 @@ from grokbatch.expand import expand
 from grokbatch.jobs import Job
 from grokbatch.manifest import loads
 from grokbatch.providers.client import resolve_api_key, resolve_base_url
+from grokbatch.providers.parse import retry_after
 from grokbatch.providers.wire import HttpResponse, RemoteState
 
 from .openapi import AIML_REQUEST, FRAME_REQUEST, openapi_schema
@@ -430,3 +434,95 @@ def test_a_missing_key_names_its_variable_and_the_sandbox() -> None:
     assert "APIFRAME_API_KEY" in str(caught.value) and "--sandbox" in str(caught.value)
     assert caught.value.exit_code == 2
     assert resolve_api_key(providers.get("apiframe"), {"APIFRAME_API_KEY": "k1"}) == "k1"
+
+
+# --- Retry-After: one parser, seconds or an HTTP date ------------------------------------
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),
+        ("Sunday, 01-Mar-26 12:01:00 GMT", 60.0),  # the obsolete RFC 850 form
+        ("Sun, 01 Mar 2026 11:59:00 GMT", 0.0),  # already past: go now
+        ("Sun, 01 Mar 2026 14:00:00 GMT", 3600.0),  # capped
+        ("86400000", 3600.0),
+        ("-3", None),
+        ("nan", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(value: str, seconds: float | None) -> None:
+    assert retry_after({"Retry-After": value}, now=NOW) == seconds
+
+
+def test_retry_after_as_a_date_reaches_the_error() -> None:
+    when = datetime.now(UTC) + timedelta(seconds=120)
+    headers = {"retry-after": format_datetime(when, usegmt=True)}
+    error = providers.get("apiframe").error_for(HttpResponse(429, {"error": "slow"}, headers))
+    assert isinstance(error, RateLimitedError)
+    assert error.retry_after is not None and 100 < error.retry_after <= 120
+
+
+# --- keys and base URLs are checked before anything is sent ------------------------------
+
+SECRET = "sk-7f3a9c2e5b"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (f"{SECRET}\n", "a line break"),
+        (f"{SECRET[:5]} {SECRET[5:]}", "a space"),
+        (f"{SECRET}\t", "a control character (U+0009)"),
+        (f"{SECRET}\x00", "a control character (U+0000)"),
+        (f"{SECRET}\u00a0", "a non-ASCII character (U+00A0)"),
+        (f"\u201c{SECRET}\u201d", "a non-ASCII character (U+201C)"),
+    ],
+)
+def test_a_key_with_what_no_key_has_is_refused_without_echoing_it(value: str, says: str) -> None:
+    with pytest.raises(InputError) as caught:
+        resolve_api_key(providers.get("xai"), {"XAI_API_KEY": value})
+    message = str(caught.value)
+    assert caught.value.exit_code == 2
+    assert "XAI_API_KEY" in message and says in message and "export XAI_API_KEY=" in message
+    assert SECRET not in message and SECRET[:5] not in message and SECRET[5:] not in message
+
+
+def test_spaces_around_a_key_are_ignored() -> None:
+    assert resolve_api_key(providers.get("xai"), {"XAI_API_KEY": f"  {SECRET} "}) == SECRET
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:8080",
+        "localhost",
+        "ftp://mirror.example",
+        "http://",
+        "https:///v1",
+        "http://host:port",
+        "http://emu.example/?x=1",
+        "http://emu example",
+        "file:///tmp/sock",
+    ],
+)
+def test_a_base_url_must_be_absolute_http_with_a_host(url: str) -> None:
+    adapter = providers.get("aimlapi")
+    with pytest.raises(InputError) as from_env:
+        resolve_base_url(adapter, None, {"GROKBATCH_AIMLAPI_BASE_URL": url})
+    assert "GROKBATCH_AIMLAPI_BASE_URL" in str(from_env.value) and from_env.value.exit_code == 2
+    with pytest.raises(InputError) as from_manifest:
+        resolve_base_url(adapter, url, {})
+    assert "provider.base_url" in str(from_manifest.value)
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(InputError) as caught:
+        resolve_base_url(providers.get("vydra"), "https://me:hunter2@www.vydra.ai", {})
+    assert "hunter2" not in str(caught.value) and "VYDRA_API_KEY" in str(caught.value)

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..jobs import Job
 from .checks import prompt_length
-from .parse import opt_float, opt_str, retry_after
+from .parse import clean_text, opt_cost, opt_str, retry_after
 from .pricing import declared_price, usd
 from .wire import (
     DeclaredPrice,
@@ -72,6 +72,18 @@ class Provider(ABC):
     # Values the provider applies when a parameter is omitted; filled in before hashing so
     # that `duration: 6` and no duration give the same job where 6 is the default.
     defaults: ClassVar[Mapping[str, Any]] = {}
+    # Pacing grokbatch applies when the manifest sets none for this provider: submits per
+    # minute (the manifest's `limits.requests_per_minute` replaces it, and then paces polls
+    # too), and jobs in flight (`limits.provider_concurrency` replaces it). None: no limit
+    # of grokbatch's own beyond the manifest's.
+    default_submits_per_minute: ClassVar[float | None] = None
+    default_concurrency: ClassVar[int | None] = None
+    # Error statuses this provider documents as "the request created nothing", beyond the
+    # 4xx refusals every provider means so (see `not_created`). Elsewhere a 5xx answer to a
+    # submit is as ambiguous as a lost one: the job may exist, and be billed.
+    not_created_statuses: ClassVar[frozenset[int]] = frozenset()
+    # 2xx statuses whose poll answer may come with an empty body (xAI's 202 "still running").
+    empty_poll_statuses: ClassVar[frozenset[int]] = frozenset()
 
     # --- pure rules, used by validate, plan and run alike --------------------------------
 
@@ -151,15 +163,20 @@ class Provider(ABC):
     def error_details(self, response: HttpResponse) -> tuple[str, str | None]:
         """(message, code) from this provider's error body; override for its shape."""
         body = response.body
+        message: str | None = None
+        code: str | None = None
         if isinstance(body, dict):
             err = body.get("error")
             if isinstance(err, dict):
-                return str(err.get("message") or err), opt_str(err.get("code") or err.get("type"))
-            if isinstance(err, str):
-                return err, opt_str(body.get("code"))
-            if isinstance(body.get("message"), str):
-                return body["message"], opt_str(body.get("code"))
-        return (response.text or f"HTTP {response.status_code}")[:500], None
+                message = str(err.get("message") or err)
+                code = opt_str(err.get("code") or err.get("type"))
+            elif isinstance(err, str):
+                message, code = err, opt_str(body.get("code"))
+            elif isinstance(body.get("message"), str):
+                message, code = body["message"], opt_str(body.get("code"))
+        if message is None:
+            message = response.text or f"HTTP {response.status_code}"
+        return clean_text(message), None if code is None else clean_text(code, 100)
 
     def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:
         """Whether a 4xx answer means the account has run out of credits."""
@@ -168,25 +185,43 @@ class Provider(ABC):
         text = f"{message} {code or ''}".lower()
         return response.status_code == 403 and ("credit" in text or "balance" in text)
 
+    def is_refused_key(self, response: HttpResponse, message: str, code: str | None) -> bool:
+        """Whether a 4xx answer means the key itself is refused (the provider stops)."""
+        return response.status_code in (401, 403)
+
+    def not_created(self, status_code: int) -> bool:
+        """Whether an error answer certainly means no job was created by the request.
+
+        A 4xx is a refusal, except 408 (the server gave up reading the request: a gateway
+        may still have passed it on). A 5xx is only where the provider documents it.
+        """
+        refused = 400 <= status_code < 500 and status_code != 408
+        return refused or status_code in self.not_created_statuses
+
     def error_for(self, response: HttpResponse) -> ProviderError:
         """Translate a non-2xx answer into the grokbatch error it means."""
         status = response.status_code
         message, code = self.error_details(response)
-        kw: dict[str, Any] = {"provider": self.name, "status_code": status, "code": code}
+        kw: dict[str, Any] = {
+            "provider": self.name,
+            "status_code": status,
+            "code": code,
+            "not_created": self.not_created(status),
+        }
         if self.is_out_of_credits(response, message, code):
             body = response.body if isinstance(response.body, dict) else {}
             return InsufficientCreditsError(
                 message,
-                required=opt_float(body.get("creditsRequired")),
-                available=opt_float(body.get("creditsAvailable", body.get("creditsRemaining"))),
+                required=opt_cost(body.get("creditsRequired")),
+                available=opt_cost(body.get("creditsAvailable", body.get("creditsRemaining"))),
                 **kw,
             )
+        if self.is_refused_key(response, message, code):
+            return AuthenticationError(message, **kw)
         if status == 429:
             return RateLimitedError(message, retry_after=retry_after(response.headers), **kw)
         if status >= 500 or status == 408:
             return TransientError(message, retry_after=retry_after(response.headers), **kw)
-        if status in (401, 403):
-            return AuthenticationError(message, **kw)
         if status == 404:
             return NotFoundError(message, **kw)
         if status == 409:
