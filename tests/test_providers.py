@@ -469,6 +469,32 @@ def test_retry_after_as_a_date_reaches_the_error() -> None:
     assert error.retry_after is not None and 100 < error.retry_after <= 120
 
 
+# --- PixelDojo sends what its page lists --------------------------------------------------
+
+# /work/shared/seeds/000_*.txt, "Parameters": the fields the page lists, and nothing else.
+PIXELDOJO_PAGE_FIELDS = {"prompt", "image_url", "mode", "resolution", "aspect_ratio", "duration"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "",
+        "defaults: {image: 'https://e.example/a.png', duration: 15, resolution: 480p}\n",
+        "defaults: {aspect_ratio: '3:4'}\n",
+    ],
+)
+def test_pixeldojo_sends_only_the_fields_its_page_lists(params: str) -> None:
+    body = providers.get("pixeldojo").submit_request(job_for("pixeldojo", params)).json
+    assert body is not None and set(body) <= PIXELDOJO_PAGE_FIELDS
+
+
+def test_pixeldojo_sends_a_webhook_url_only_when_the_manifest_asks() -> None:
+    hook = "defaults: {extra: {webhook_url: 'https://hooks.example/x'}}\n"
+    body = providers.get("pixeldojo").submit_request(job_for("pixeldojo", hook)).json
+    assert body is not None and body["webhook_url"] == "https://hooks.example/x"
+    assert set(body) - PIXELDOJO_PAGE_FIELDS == {"webhook_url"}
+
+
 # --- keys and base URLs are checked before anything is sent ------------------------------
 
 SECRET = "sk-7f3a9c2e5b"
