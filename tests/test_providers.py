@@ -436,6 +436,40 @@ def test_a_missing_key_names_its_variable_and_the_sandbox() -> None:
     assert resolve_api_key(providers.get("apiframe"), {"APIFRAME_API_KEY": "k1"}) == "k1"
 
 
+# --- AI/ML API: USD from credits ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("usage", "credits", "usd"),
+    [
+        ({"credits_used": 1_400_000, "usd_spent": 0.7}, 1_400_000, 0.7),
+        ({"credits_used": 1_400_000}, 1_400_000, 0.7),
+        ({"credits_used": 1_000_000, "usd_spent": None}, 1_000_000, 0.5),
+        ({"usd_spent": 0.25}, 500_000, 0.25),
+        ({"credits_used": float("nan"), "usd_spent": -1}, None, None),
+    ],
+)
+def test_aimlapi_usd_is_credits_over_two_million_when_not_given(
+    usage: dict[str, Any], credits: float | None, usd: float | None
+) -> None:
+    video = {"url": "https://a.example/v.mp4"}
+    body = {"id": "g", "status": "completed", "video": video, "meta": {"usage": usage}}
+    polled = providers.get("aimlapi").parse_poll(HttpResponse(200, body))
+    assert polled.charged == credits and polled.usd == usd
+
+
+def test_aimlapi_failure_with_an_unreadable_usage_keeps_the_reservation() -> None:
+    adapter = providers.get("aimlapi")
+    free = adapter.parse_poll(HttpResponse(200, {"id": "g", "status": "error", "meta": None}))
+    assert free.refunded
+    unread = adapter.parse_poll(
+        HttpResponse(
+            200, {"id": "g", "status": "error", "meta": {"usage": {"credits_used": "lots"}}}
+        )
+    )
+    assert not unread.refunded and unread.charged is None
+
+
 # --- Retry-After: one parser, seconds or an HTTP date ------------------------------------
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
