@@ -436,6 +436,91 @@ def test_a_missing_key_names_its_variable_and_the_sandbox() -> None:
     assert resolve_api_key(providers.get("apiframe"), {"APIFRAME_API_KEY": "k1"}) == "k1"
 
 
+# --- APIFrame: the video in a result of any shape ----------------------------------------
+
+V = "https://cdn.apiframe.example/out/7f3a/video.mp4?sig=1"
+JPG = "https://cdn.apiframe.example/out/7f3a/poster.jpg"
+BARE = "https://cdn.apiframe.example/o/7f3a"  # a signed URL with no extension
+FRAME_RESULTS = [
+    (V, V),
+    (BARE, BARE),
+    ({"url": V, "thumbnail": JPG}, V),
+    ({"thumbnailUrl": JPG, "videoUrl": V}, V),
+    ([JPG, V], V),  # a poster first
+    ([{"poster": BARE}, {"video": BARE + "/v"}], BARE + "/v"),  # the key names say which
+    ({"videos": [{"url": BARE, "preview": JPG}]}, BARE),
+    ({"data": {"assets": [{"type": "image/jpeg", "url": BARE + "/1"},
+                          {"type": "video/mp4", "url": BARE + "/2"}]}}, BARE + "/2"),
+    ({"output": [[{"cover_image": V}], [{"clip": {"src": V.replace("video", "c")}}]]},
+     V.replace("video", "c")),  # under a cover key even an .mp4 is no output
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("result", "video"), FRAME_RESULTS)
+def test_apiframe_picks_the_video_from_any_result_shape(result: Any, video: str) -> None:
+    polled = providers.get("apiframe").parse_poll(
+        HttpResponse(200, {"id": "f", "status": "COMPLETED", "result": result, "creditCost": 10})
+    )
+    assert polled.state is RemoteState.SUCCEEDED
+    assert polled.output_urls[0] == video
+    assert JPG not in polled.output_urls
+
+
+@pytest.mark.parametrize(
+    ("result", "says"),
+    [
+        ({"thumbnail": JPG}, "under 'thumbnail'"),
+        ([JPG, "https://cdn.apiframe.example/still.png"], "no video URL, only image URL"),
+        ({"video": "file:///etc/passwd"}, "no http(s) URL"),
+        ("javascript:alert(1)", "no http(s) URL"),
+        (None, "no http(s) URL"),
+    ],
+)
+def test_apiframe_without_a_video_url_fails_saying_what_it_found(result: Any, says: str) -> None:
+    polled = providers.get("apiframe").parse_poll(
+        HttpResponse(200, {"id": "f", "status": "COMPLETED", "result": result, "creditCost": 10})
+    )
+    assert polled.state is RemoteState.FAILED and not polled.output_urls
+    assert polled.error and says in polled.error
+    # APIFrame counts the job a success and keeps its credits: no refund.
+    assert not polled.refunded and polled.charged == 10
+
+
+def test_apiframe_expired_job_keeps_its_cost() -> None:
+    polled = providers.get("apiframe").parse_poll(
+        HttpResponse(
+            200, {"id": "f", "status": "COMPLETED", "expired": True, "result": V, "creditCost": 15}
+        )
+    )
+    assert polled.state is RemoteState.FAILED and not polled.refunded and polled.charged == 15
+
+
+# --- what a failed submit certainly did not create -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "not_created"),
+    [
+        ("apiframe", 503, True),  # its OpenAPI file: queue / DB outage, nothing created
+        ("xai", 503, False),
+        ("aivideoapi", 503, False),
+        ("aimlapi", 502, False),
+        ("apiframe", 500, False),
+        ("pixeldojo", 504, False),
+        ("vydra", 408, False),  # a gateway may still have passed the request on
+        ("vydra", 429, True),
+        ("aimlapi", 400, True),
+        ("aivideoapi", 402, True),
+        ("pixeldojo", 401, True),
+    ],
+)
+def test_not_created_only_where_the_answer_says_so(
+    provider: str, status: int, not_created: bool
+) -> None:
+    error = providers.get(provider).error_for(HttpResponse(status, {"error": "x"}, {}, "{}"))
+    assert error.not_created is not_created
+
+
 # --- AI/ML API: USD from credits ----------------------------------------------------------
 
 
