@@ -502,6 +502,7 @@ XAI_ENDINGS = [
     ({"status": "expired"}, None, False),  # made and paid, cost unknown: reservation stays
     ({"status": "failed", "error": {"code": "internal", "message": "x"}}, None, True),
     ({"status": "failed", "usage": {"cost_in_usd_ticks": 1_000_000_000}}, 0.1, False),
+    ({"status": "failed", "usage": {"cost_in_usd_ticks": "NaN"}}, None, False),  # unknown
     ({"status": "done", "video": {"respect_moderation": False}}, None, False),  # billed too
 ]
 

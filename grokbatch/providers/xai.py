@@ -59,6 +59,8 @@ STATUSES = {
     "failed": RemoteState.FAILED,
     "expired": RemoteState.FAILED,
 }
+# The status of a poll answered 202 without one: still running.
+RUNNING = {"in progress (http 202)": RemoteState.RUNNING}
 # A 400 that is a refused key, not a bad request; matched on the text unquoted, since some
 # clients show it URL-encoded ("Incorrect%20API%20key%20provided").
 BAD_KEY = re.compile(r"(incorrect|invalid|missing|no) api key", re.IGNORECASE)
@@ -148,6 +150,7 @@ class Xai(Provider):
         status = str(require(body, "status"))
         video = body.get("video") if isinstance(body.get("video"), dict) else {}
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        reported = usage.get("cost_in_usd_ticks") is not None
         ticks = opt_cost(usage.get("cost_in_usd_ticks"))
         usd = None if ticks is None else round(ticks * USD_PER_TICK, 10)
         blocked = status.lower() == "done" and video.get("respect_moderation") is False
@@ -165,10 +168,11 @@ class Xai(Provider):
             usd=usd,
             progress=body.get("progress"),
             # Billed when the clip is made. A plain failure made none: it costs what usage
-            # says, else nothing. `expired` was made and paid, then lost [guess: no refund]:
-            # never refunded, and without usage its cost is unknown (the reservation stays
-            # spent). A moderated `done` is billed too, and is no provider failure anyway.
-            refunds_failures=status.lower() == "failed" and not ticks,
+            # says, else nothing (a usage it cannot read: unknown). `expired` was made and
+            # paid, then lost [guess: no refund]: never refunded, and without usage its cost
+            # is unknown (the reservation stays spent). A moderated `done` is billed too,
+            # and is no provider failure anyway.
+            refunds_failures=status.lower() == "failed" and (ticks == 0 or not reported),
             moderated=blocked,
         )
 
@@ -180,9 +184,6 @@ class Xai(Provider):
     def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:
         status = response.status_code
         return status == 402 or (status in (403, 429) and bool(NO_CREDITS.search(unquote(message))))
-
-
-RUNNING = {"in progress (http 202)": RemoteState.RUNNING}
 
 
 ADAPTER = Xai()
