@@ -56,11 +56,7 @@ def is_http_url(value: Any) -> bool:
 
 def http_urls(value: Any) -> tuple[str, ...]:
     """Every http(s) URL in a string, a list, or an object holding them, first seen first."""
-    found: list[str] = []
-    for candidate in _walk(value, _Context(), 0):
-        if candidate.url not in found:
-            found.append(candidate.url)
-    return tuple(found)
+    return tuple(dict.fromkeys(c.url for c in _walk(value, _Context(), 0)))
 
 
 def media_urls(value: Any, kind: str) -> tuple[tuple[str, ...], str]:
@@ -76,12 +72,9 @@ def media_urls(value: Any, kind: str) -> tuple[tuple[str, ...], str]:
     candidates = list(_walk(value, _Context(), 0))
     usable = [c for c in candidates if not c.excluded and c.kind in (kind, None)]
     ranked = sorted(usable, key=lambda c: c.kind != kind)  # stable: first seen first
-    urls: list[str] = []
-    for c in ranked:
-        if c.url not in urls:
-            urls.append(c.url)
+    urls = tuple(dict.fromkeys(c.url for c in ranked))
     if urls:
-        return tuple(urls), ""
+        return urls, ""
     if not candidates:
         return (), f"the result holds no http(s) URL: {_shown(value)}"
     seen = ", ".join(sorted({c.describe() for c in candidates}))
