@@ -318,8 +318,12 @@ def _settings(
     settings = RunSettings(
         output_dir=ws.output_dir,
         concurrency=concurrency or limits.concurrency,
-        provider_concurrency=dict(limits.provider_concurrency),
-        requests_per_minute=_per_provider(limits.requests_per_minute, names),
+        provider_concurrency=_with_defaults(
+            _per_provider(limits.provider_concurrency, names), names, "default_concurrency"
+        ),
+        requests_per_minute=_with_defaults(
+            _per_provider(limits.requests_per_minute, names), names, "default_submits_per_minute"
+        ),
         retries=limits.retries,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
@@ -329,13 +333,23 @@ def _settings(
     return replace(settings, **dict(tuning or {}))
 
 
-def _per_provider(values: Mapping[str, float], names: list[str]) -> dict[str, float]:
+def _per_provider(values: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
     """A manifest's `{"*": n, provider: m}` setting as one value per provider."""
     every = values.get("*")
     out = {n: values[n] for n in names if n in values}
     if every is not None:
         out = {n: out.get(n, every) for n in names}
     return out
+
+
+def _with_defaults(values: dict[str, Any], names: list[str], attribute: str) -> dict[str, Any]:
+    """Where the manifest says nothing for a provider, the provider's own default limit
+    (xAI: 1 request a second; Vydra: 2 jobs in flight, its free plan)."""
+    for name in names:
+        default = getattr(providers.get(name), attribute)
+        if name not in values and default is not None:
+            values[name] = default
+    return values
 
 
 def _require_store(ws: Workspace) -> StateStore:

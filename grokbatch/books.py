@@ -16,7 +16,7 @@ from .download import Downloaded
 from .errors import GrokbatchError, kind_of
 from .jobs import Job
 from .progress import Reporter
-from .providers.base import Polled, Submitted
+from .providers.wire import Polled, Submitted
 from .state.base import JobRecord, JobRow, JobState, StateStore
 
 

@@ -10,6 +10,9 @@ Invariants:
 * No credentials: output URLs are signed, and the client handed in must not carry an
   API key (redirects to a CDN would otherwise leak it). Nothing here adds a header.
 * Error messages name the URL without its query string, where signatures live.
+* Only http(s) is fetched: the URL itself and every redirect are checked before they are
+  followed, so an answer or a redirect pointing at `file:`, `data:` or any other scheme
+  ends as a DownloadError naming it, never as a read of something else.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import anyio
 import httpx
 
 from .errors import DownloadError, OutputExpiredError, RateLimitedError, TransientError
+from .providers.parse import retry_after
 
 _EXPIRED = (403, 404, 410)  # signed URLs answer 403 once expired; stores drop old outputs
 _UNTYPED = ("", "application/octet-stream", "binary/octet-stream")
 _MAGIC_BYTES = 12  # enough for every signature checked below
 _READ_CHUNK = 1 << 20
+MAX_REDIRECTS = 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ async def download(
 ) -> Downloaded:
     """Stream url to dest atomically, checking status, type, length and content."""
     where = _safe_url(url)
+    _check_scheme(url, where)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -66,6 +72,8 @@ async def download(
                     )
             except TimeoutError as e:
                 raise TransientError(f"download of {where} took over {timeout:g} s") from e
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+                raise DownloadError(f"download of {where} failed: {e!r}") from e
             except httpx.TransportError as e:
                 raise TransientError(f"download of {where} failed: {e!r}") from e
             except httpx.HTTPError as e:
@@ -86,43 +94,93 @@ async def _fetch(
 ) -> tuple[int, str, str]:
     """Stream the body into out; returns (size, sha256, content type) once all checks pass."""
     where = _safe_url(url)
-    async with http.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-        _check_status(response, where)
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        typed = content_type not in _UNTYPED
-        if typed and not content_type.startswith(f"{kind}/"):
-            raise DownloadError(f"{where}: content type is {content_type}, not {kind}/*")
-        declared = _content_length(response)
-        if declared is not None and declared > limit:
-            raise DownloadError(f"{where}: {declared} bytes is over the {limit} byte limit")
-        sha = hashlib.sha256()
-        size = 0
-        head = b""
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise DownloadError(f"{where}: body is over the {limit} byte limit")
-            if len(head) < _MAGIC_BYTES:
-                head += chunk[:_MAGIC_BYTES]
-            sha.update(chunk)
-            # Plain writes go to the page cache; only the fsync is slow enough for a thread.
-            out.write(chunk)
-        if size == 0:
-            raise DownloadError(f"{where}: empty body")
-        # Content-Length counts bytes on the wire, before any content decoding.
-        encoded = response.headers.get("content-encoding", "identity") != "identity"
-        received = response.num_bytes_downloaded if encoded else size
-        if declared is not None and received != declared:
+    target = url
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as e:
+        raise DownloadError(f"{where} is not a URL ({e}): not fetched") from None
+    for _ in range(MAX_REDIRECTS + 1):
+        # Redirects are followed here, not by httpx, so that each target's scheme is
+        # checked before anything is requested from it.
+        try:
+            async with http.stream(
+                "GET", target, timeout=timeout, follow_redirects=False
+            ) as response:
+                if response.is_redirect:
+                    target = _redirect_target(response, url)
+                    continue
+                return await _receive(response, out, kind=kind, limit=limit, where=where)
+        except httpx.InvalidURL as e:
+            # httpx reads every redirect's Location, followed or not, and cannot read a
+            # host-less one such as data: or javascript:, so it is not shown here.
             raise DownloadError(
-                f"{where}: received {received} bytes, Content-Length said {declared}"
-            )
-        if not typed and not _magic_matches(head, kind):
-            shown = content_type or "no content type"
-            raise DownloadError(
-                f"{where}: {shown} and the content does not look like a {kind} "
-                f"(starts with {head[:_MAGIC_BYTES]!r})"
-            )
-        return size, sha.hexdigest(), content_type or "application/octet-stream"
+                f"{where} redirected to a URL that is not http(s) (a data: or similar URL; "
+                f"{e}): not fetched"
+            ) from None
+    raise DownloadError(f"{where}: more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(response: httpx.Response, url: str) -> str:
+    location = response.headers.get("location", "")
+    try:
+        target = str(response.url.join(location))
+    except httpx.InvalidURL as e:
+        raise DownloadError(f"{_safe_url(url)} redirected to a URL that is none: {e}") from e
+    # Named as the server wrote it: httpx would show file:///x as file:/x.
+    shown = _safe_url(target if urlsplit(location).scheme == "" else location)
+    _check_scheme(target, f"{_safe_url(url)} redirected to {shown}, which")
+    return target
+
+
+def _check_scheme(url: str, where: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise DownloadError(f"{where} is not a URL ({e}): not fetched") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"{where} is a {scheme or 'scheme-less'} URL, not http(s): not fetched")
+    if not parts.hostname:
+        raise DownloadError(f"{where} is an {scheme} URL without a host: not fetched")
+
+
+async def _receive(
+    response: httpx.Response, out: BinaryIO, *, kind: str, limit: int, where: str
+) -> tuple[int, str, str]:
+    _check_status(response, where)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    typed = content_type not in _UNTYPED
+    if typed and not content_type.startswith(f"{kind}/"):
+        raise DownloadError(f"{where}: content type is {content_type}, not {kind}/*")
+    declared = _content_length(response)
+    if declared is not None and declared > limit:
+        raise DownloadError(f"{where}: {declared} bytes is over the {limit} byte limit")
+    sha = hashlib.sha256()
+    size = 0
+    head = b""
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise DownloadError(f"{where}: body is over the {limit} byte limit")
+        if len(head) < _MAGIC_BYTES:
+            head += chunk[:_MAGIC_BYTES]
+        sha.update(chunk)
+        # Plain writes go to the page cache; only the fsync is slow enough for a thread.
+        out.write(chunk)
+    if size == 0:
+        raise DownloadError(f"{where}: empty body")
+    # Content-Length counts bytes on the wire, before any content decoding.
+    encoded = response.headers.get("content-encoding", "identity") != "identity"
+    received = response.num_bytes_downloaded if encoded else size
+    if declared is not None and received != declared:
+        raise DownloadError(f"{where}: received {received} bytes, Content-Length said {declared}")
+    if not typed and not _magic_matches(head, kind):
+        shown = content_type or "no content type"
+        raise DownloadError(
+            f"{where}: {shown} and the content does not look like a {kind} "
+            f"(starts with {head[:_MAGIC_BYTES]!r})"
+        )
+    return size, sha.hexdigest(), content_type or "application/octet-stream"
 
 
 def verify(path: Path, *, size: int, sha256: str) -> bool:
@@ -154,7 +212,7 @@ def _check_status(response: httpx.Response, where: str) -> None:
         raise RateLimitedError(
             f"download of {where} rate limited",
             status_code=status,
-            retry_after=_retry_after(response),
+            retry_after=retry_after(response.headers),
         )
     if status >= 500:
         raise TransientError(f"download of {where} failed", status_code=status)
@@ -166,13 +224,6 @@ def _content_length(response: httpx.Response) -> int | None:
     try:
         return int(value) if value is not None else None
     except ValueError:
-        return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
         return None
 
 
@@ -189,7 +240,12 @@ def _magic_matches(head: bytes, kind: str) -> bool:
 
 
 def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https"):
+        return url if len(url) <= 60 else url[:59] + "…"  # data: URLs run to megabytes
     host = parts.netloc.rpartition("@")[2]  # never show user:password@
     return f"{parts.scheme}://{host}{parts.path}"
 

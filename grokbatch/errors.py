@@ -8,7 +8,8 @@
     ├── StateError                      the state database
     │   ├── StateUnavailableError       it cannot be opened, or stayed locked past its timeout
     │   └── StateConflictError          a job is not in a state the transition starts from
-    ├── ProviderError                   an API call failed (the HTTP exchange, not the job)
+    ├── ProviderError                   an API call failed (the HTTP exchange, not the job);
+    │   │                               .not_created: certainly no job was made by it
     │   ├── TransientError              429, 5xx, timeouts, connection errors: safe to retry later
     │   │   └── RateLimitedError        429, with the provider's Retry-After when it sent one
     │   ├── InsufficientCreditsError    402/403 out of credits: stop submitting
@@ -149,10 +150,16 @@ class ProviderError(GrokbatchError):
         provider: str | None = None,
         status_code: int | None = None,
         code: str | None = None,
+        not_created: bool = False,
     ) -> None:
         self.provider = provider
         self.status_code = status_code
         self.code = code
+        # True when the provider certainly created no job from this request: it refused the
+        # request (a 4xx other than 408), the connection was refused, or it answered a status
+        # it documents as "nothing was created" (APIFrame's 503). False means it may have:
+        # a failed submit is then ambiguous unless the provider takes an idempotency key.
+        self.not_created = not_created
         prefix = f"{provider}: " if provider else ""
         status = f"HTTP {status_code}: " if status_code else ""
         super().__init__(f"{prefix}{status}{message}")
@@ -170,8 +177,15 @@ class TransientError(ProviderError):
         code: str | None = None,
         retry_after: float | None = None,
         request_sent: bool = True,
+        not_created: bool = False,
     ) -> None:
-        super().__init__(message, provider=provider, status_code=status_code, code=code)
+        super().__init__(
+            message,
+            provider=provider,
+            status_code=status_code,
+            code=code,
+            not_created=not_created or not request_sent,
+        )
         self.retry_after = retry_after
         # False only when the request certainly never reached the provider (connection
         # refused): the one case where resending a submit without an idempotency key is safe.
@@ -194,8 +208,11 @@ class InsufficientCreditsError(ProviderError):
         code: str | None = None,
         required: float | None = None,
         available: float | None = None,
+        not_created: bool = True,
     ) -> None:
-        super().__init__(message, provider=provider, status_code=status_code, code=code)
+        super().__init__(
+            message, provider=provider, status_code=status_code, code=code, not_created=not_created
+        )
         self.required = required
         self.available = available
 

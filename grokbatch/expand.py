@@ -24,7 +24,8 @@ from . import providers
 from .errors import ManifestError, Problem
 from .jobs import PARAM_NAMES, Job, canonical_json, job_key_fast
 from .manifest import Manifest, PromptSpec, ProviderRef
-from .providers.base import Price, Provider, Violation
+from .providers.base import Provider
+from .providers.wire import Price, Violation
 from .templates import Template, TemplateProblem, compile_template, looks_like_template
 from .yamlsource import PathKey
 

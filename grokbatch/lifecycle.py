@@ -41,8 +41,8 @@ from .errors import (
 )
 from .jobs import Job
 from .polling import Poller
-from .providers.base import Polled, RemoteState, Submitted
 from .providers.client import ProviderClient, Wire
+from .providers.wire import Polled, RemoteState, Submitted
 from .resume import Action
 from .retry import Backoff, Do, after_download_error, after_submit_error
 from .state.base import JobRow, JobState

@@ -16,7 +16,7 @@ from typing import Any
 from . import providers, schema
 from .errors import ManifestError, Problem
 from .jobs import PARAM_NAMES
-from .providers.base import DeclaredPrice
+from .providers.wire import DeclaredPrice
 from .templates import TemplateProblem, compile_template
 from .yamlsource import PathKey, Source, load_yaml, parse_yaml
 

@@ -17,8 +17,8 @@ from .books import Books
 from .control import Control
 from .errors import GrokbatchError, NotFoundError
 from .jobs import Job
-from .providers.base import Polled
 from .providers.client import ProviderClient
+from .providers.wire import Polled
 from .retry import Backoff, Do, after_poll_error
 
 

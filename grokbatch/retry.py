@@ -81,7 +81,7 @@ def after_submit_error(
         return Decision(Do.STOP_AUTH)
     if isinstance(error, (TransientError, ProtocolError)):
         cool = error.retry_after if isinstance(error, RateLimitedError) else None
-        if isinstance(error, RateLimitedError) or _not_created(error):
+        if isinstance(error, RateLimitedError) or error.not_created:
             # A 429 is an answer: the provider took nothing.
             again = Do.RESEND if idempotent else Do.RETRY
         elif idempotent:
@@ -125,12 +125,6 @@ def after_download_error(
     # The local disk refused the file (full, read-only): the clip is still paid for and
     # fetchable, so the job stays ready and a rerun downloads it at no charge.
     return Decision(Do.GIVE_UP)
-
-
-def _not_created(error: ProviderError) -> bool:
-    return bool(getattr(error, "not_created", False)) or (
-        isinstance(error, TransientError) and not error.request_sent
-    )
 
 
 def _retry_after(error: ProviderError) -> float | None:

@@ -31,8 +31,8 @@ from grokbatch.errors import (
 from grokbatch.expand import expand
 from grokbatch.jobs import Job
 from grokbatch.manifest import loads
-from grokbatch.providers.base import HttpRequest, HttpResponse, Polled, RemoteState
 from grokbatch.providers.client import ProviderClient
+from grokbatch.providers.wire import HttpRequest, HttpResponse, Polled, RemoteState
 
 from .openapi import AIML_FETCH_FILE, AIML_FILE, AIML_POLL, AIML_SUBMIT, openapi_schema
 
@@ -180,6 +180,9 @@ async def test_429_and_5xx_are_transient(
     with pytest.raises(TransientError) as failed:
         await client.submit(job_for(provider))
     assert failed.value.status_code == 503
+    # Only APIFrame documents its 503 as "nothing created"; elsewhere it is ambiguous.
+    assert failed.value.not_created == (provider == "apiframe")
+    assert limited.value.not_created  # a 429 is a refusal
     assert emu.stats()["providers"][provider]["submissions"] == 0
 
 
@@ -220,6 +223,7 @@ async def test_a_lost_answer_may_have_created_a_job(emu: Emulator, http: httpx.A
     with pytest.raises(TransientError) as caught:
         await client_for(emu, http, "aivideoapi").submit(job_for("aivideoapi"))
     assert caught.value.request_sent  # so the runner must not resend it blindly
+    assert not caught.value.not_created
     assert emu.stats()["providers"]["aivideoapi"]["submissions"] == 1
 
 
@@ -233,7 +237,7 @@ async def test_a_refused_connection_certainly_created_nothing(http: httpx.AsyncC
         )  # fmt: skip
         with pytest.raises(TransientError) as caught:
             await client.submit(job_for("pixeldojo"))
-    assert not caught.value.request_sent
+    assert not caught.value.request_sent and caught.value.not_created
 
 
 async def test_apiframe_replays_a_resent_key_and_refuses_it_for_another_body(

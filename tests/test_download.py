@@ -4,6 +4,8 @@ import hashlib
 import http.server
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -152,6 +154,78 @@ async def test_rate_limit_carries_retry_after(tmp_path: Path) -> None:
         with pytest.raises(RateLimitedError) as info:
             await download(http, SIGNED, tmp_path / "x", kind="video")
     assert info.value.retry_after == 7
+
+
+@pytest.mark.anyio
+async def test_rate_limit_retry_after_as_an_http_date(tmp_path: Path) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    async with client(lambda r: httpx.Response(429, headers={"retry-after": when})) as http:
+        with pytest.raises(RateLimitedError) as info:
+            await download(http, SIGNED, tmp_path / "x", kind="video")
+    assert info.value.retry_after is not None and 60 < info.value.retry_after <= 90
+
+
+def redirecting(location: str, hops: int = 1) -> Handler:
+    """Redirects `hops` times along /hop/N, then to `location`; serves MP4 anywhere else."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.startswith("/hop/"):
+            n = int(path.rsplit("/", 1)[1])
+            target = f"/hop/{n + 1}" if n + 1 < hops else location
+            return httpx.Response(302, headers={"location": target})
+        if path == "/out/clip.mp4":  # SIGNED
+            return httpx.Response(301, headers={"location": "/hop/0"})
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    return handler
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("location", "names"),
+    [
+        ("file:///etc/passwd", "file:///etc/passwd, which is a file URL"),
+        ("data:video/mp4;base64," + "A" * 5000, "a data: or similar URL"),
+        ("ftp://mirror.example/clip.mp4", "which is a ftp URL"),
+        ("gopher://x.example/", "which is a gopher URL"),
+        ("http:///nohost.mp4", "without a host"),
+    ],
+)
+async def test_a_redirect_away_from_http_is_refused_naming_it(
+    tmp_path: Path, location: str, names: str
+) -> None:
+    dest = tmp_path / "clip.mp4"
+    dest.write_bytes(b"previous")
+    async with client(redirecting(location, hops=2)) as http:
+        with pytest.raises(DownloadError, match="not fetched") as info:
+            await download(http, SIGNED, dest, kind="video")
+    assert names in str(info.value) and len(str(info.value)) < 400
+    check_failed(tmp_path, dest)
+
+
+@pytest.mark.anyio
+async def test_http_redirects_are_followed_a_bounded_number_of_times(tmp_path: Path) -> None:
+    async with client(redirecting("https://cdn2.example/final.mp4", hops=3)) as http:
+        got = await download(http, SIGNED, tmp_path / "ok.mp4", kind="video")
+    assert got.size == len(MP4)
+    async with client(redirecting("https://cdn2.example/final.mp4", hops=12)) as http:
+        with pytest.raises(DownloadError, match="more than 10 redirects"):
+            await download(http, SIGNED, tmp_path / "loop.mp4", kind="video")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "data:video/mp4;base64,AAAA", "https://[::1/x", "/relative.mp4"]
+)
+async def test_an_output_url_that_is_not_http_is_never_fetched(tmp_path: Path, url: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"fetched {request.url}")
+
+    async with client(handler) as http:
+        with pytest.raises(DownloadError, match="not fetched"):
+            await download(http, url, tmp_path / "x.mp4", kind="video")
+    assert leftovers(tmp_path) == []
 
 
 # --- a real server on loopback ---------------------------------------------------------

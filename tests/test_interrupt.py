@@ -61,6 +61,7 @@ def states(tmp_path: Path) -> list[JobState]:
         store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_one_signal_stops_cleanly_and_a_rerun_finishes(tmp_path: Path, sig: int) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
@@ -85,6 +86,7 @@ def test_one_signal_stops_cleanly_and_a_rerun_finishes(tmp_path: Path, sig: int)
     assert stats["submissions"] == 20 and stats["duplicates"] == 0
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once_and_the_state_stays_consistent(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
     # Every answer takes 3 s: after the first Ctrl-C the run would wait for the requests in

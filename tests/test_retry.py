@@ -28,11 +28,6 @@ SLOW_DOWN = RateLimitedError("slow down", status_code=429, retry_after=7.0)
 GARBLED = ProtocolError("not JSON")
 
 
-def not_created(error: TransientError) -> TransientError:
-    error.not_created = True  # type: ignore[attr-defined]
-    return error
-
-
 @pytest.mark.parametrize(
     ("error", "idempotent", "expected"),
     [
@@ -43,7 +38,8 @@ def not_created(error: TransientError) -> TransientError:
         (GARBLED, True, Do.RESEND),
         # A 5xx is as ambiguous as a lost answer, unless the provider documents otherwise.
         (HTTP_503, False, Do.AMBIGUOUS),
-        (not_created(TransientError("unavailable", status_code=503)), False, Do.RETRY),
+        # APIFrame documents that its 503 created nothing.
+        (TransientError("unavailable", status_code=503, not_created=True), False, Do.RETRY),
         # Nothing left the machine, or the provider said no: send again.
         (REFUSED, False, Do.RETRY),
         (REFUSED, True, Do.RESEND),

@@ -21,6 +21,9 @@ from .conftest import Batch, environ_for
 
 
 def manifest(provider: str, *, prompts: int = 2, extra: str = "", limits: str = "") -> str:
+    if provider == "xai" and "requests_per_minute" not in limits:
+        # xAI is paced at 1 request a second by default: lifted so tests poll fast.
+        limits = ", ".join(filter(None, [limits, "requests_per_minute: 6000"]))
     items = "\n".join(f"  - {{id: p{i}, template: 'Shot {i} of a lamp'}}" for i in range(prompts))
     return (
         f"name: t-{provider}\nprovider: {provider}\nprompts:\n{items}\n{extra}"

@@ -5,6 +5,11 @@ generation_id=ID` → `{id, status, video: {url}, error: {name, message}, meta: 
 {credits_used, usd_spent}}}`. Out of credits is **403**, not 402. The price per second is not
 published: estimates rest on the manifest's `prices:` or, failing that, on a guess from
 xAI's own USD price (0.05/0.07 USD/s) at 2,000,000 credits per USD — marked as guessed.
+The spend of a finished job is `meta.usage`: `usd_spent`, or `credits_used / 2,000,000`
+where `usd_spent` is absent [docs].
+
+Guesses [guess]: the price per second (above); `processing` and `failed` as other names of
+`generating` and `error`; that a failed generation costs nothing unless `usage` says so.
 """
 
 from __future__ import annotations
@@ -14,19 +19,18 @@ from typing import Any, ClassVar
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, opt_cost, parse_id, require
+from .pricing import usd
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
-from .pricing import usd
 
 MODEL = "x-ai/grok-imagine-video"
 USD_PER_CREDIT = 1 / 2_000_000
@@ -95,7 +99,7 @@ class AimlApi(Provider):
         return HttpRequest("POST", "/v2/video/generations", json=body)
 
     def parse_submit(self, response: HttpResponse) -> Submitted:
-        return Submitted(str(require(response.body, "id")))
+        return Submitted(parse_id(response.body, "id"))
 
     def poll_request(self, remote_id: str) -> HttpRequest:
         return HttpRequest("GET", "/v2/video/generations", params={"generation_id": remote_id})
@@ -107,16 +111,23 @@ class AimlApi(Provider):
         usage = meta.get("usage") if isinstance(meta, dict) else None
         usage = usage if isinstance(usage, dict) else {}
         status = require(body, "status")
+        credits, usd_spent = opt_cost(usage.get("credits_used")), opt_cost(usage.get("usd_spent"))
+        if usd_spent is None and credits is not None:
+            usd_spent = usd(credits, USD_PER_CREDIT)
+        if credits is None and usd_spent is not None:
+            credits = round(usd_spent / USD_PER_CREDIT, 4)
+        reported = any(usage.get(k) is not None for k in ("credits_used", "usd_spent"))
         failed = str(status).lower() in ("error", "failed")
         return make_polled(
             status,
             STATUSES,
             urls=video.get("url") if isinstance(video, dict) else None,
             error=body.get("error"),
-            charged=usage.get("credits_used"),
-            usd=usage.get("usd_spent"),
+            charged=credits,
+            usd=usd_spent,
             # Billed at completion: a failed generation costs nothing unless usage says so.
-            refunds_failures=failed and not usage.get("credits_used"),
+            # A usage it cannot read leaves the cost unknown: the reservation stays spent.
+            refunds_failures=failed and (credits == 0 or not reported),
         )
 
     def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:

@@ -6,29 +6,33 @@ success); poll `GET /v1/tasks/{taskId}` → unwrapped `{id, status, progress, ou
 error: {code, message}}`. Two sub-models: text-to-video, and image-to-video when images are
 given (`image` and `reference_images` both become `image_urls`; the prompt may cite them as
 `@image1`…). Credits are charged up front and refunded on failure.
+
+Guesses [guess]: how fractions of a credit are rounded (up, so the estimate never falls
+short); `queued`, `running`, `succeeded` and `cancelled` as other names of its statuses; an
+enveloped poll answer (`{code, data: {...}}`) read like an unwrapped one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from ..errors import ProviderError
 from ..jobs import Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, parse_id, require
+from .pricing import round_up, usd
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
-from .pricing import round_up, usd
 
 TEXT = "grok-imagine-text-to-video"
 IMAGE = "grok-imagine-image-to-video"
@@ -136,31 +140,30 @@ class AiVideoApi(Provider):
     def parse_submit(self, response: HttpResponse) -> Submitted:
         body = response.body
         code = body.get("code") if isinstance(body, dict) else None
-        if code is not None and code != 200:
-            raise self._envelope_error(response)
-        return Submitted(str(require(body, "data", "taskId")))
+        if code is not None:
+            status = _envelope_status(code)
+            if not 200 <= status < 300:
+                raise self._envelope_error(response, status)
+        return Submitted(parse_id(body, "data", "taskId"))
 
-    def _envelope_error(self, response: HttpResponse) -> ProviderError:
+    def _envelope_error(self, response: HttpResponse, status: int) -> ProviderError:
         """A 2xx whose envelope says otherwise: judge it by the envelope's own code."""
         body = response.body
-        try:
-            status = int(body["code"])
-        except (TypeError, ValueError):
-            status = 500
         message = str(body.get("msg") or body.get("message") or body)
         wrapped = {"error": {"code": body.get("code"), "message": message}}
         return self.error_for(HttpResponse(status, wrapped, response.headers, response.text))
 
     def poll_request(self, remote_id: str) -> HttpRequest:
-        return HttpRequest("GET", f"/v1/tasks/{remote_id}")
+        return HttpRequest("GET", f"/v1/tasks/{quote(remote_id, safe='')}")
 
     def parse_poll(self, response: HttpResponse) -> Polled:
         body = response.body
         if isinstance(body, dict) and "data" in body and "status" not in body:
             body = body["data"]  # tolerate an enveloped poll answer too
+        status = require(body, "status")
         output = body.get("output")
         return make_polled(
-            require(body, "status"),
+            status,
             STATUSES,
             urls=output.get("urls") if isinstance(output, dict) else output,
             error=body.get("error"),
@@ -174,6 +177,15 @@ class AiVideoApi(Provider):
             "insufficient_credits",
             "spend_limit_exceeded",
         )
+
+
+def _envelope_status(code: Any) -> int:
+    """The envelope's `code` as an HTTP status; one that is none reads as a server error."""
+    try:
+        status = int(code)
+    except (TypeError, ValueError, OverflowError):
+        return 500
+    return status if 100 <= status <= 599 and not isinstance(code, bool) else 500
 
 
 ADAPTER = AiVideoApi()

@@ -6,26 +6,40 @@ grokImagineVideoParams: {duration, aspect_ratio, reference_images}}` and an
 `{id, status, progress, result, error, creditCost, expired}`. The job's key is the
 idempotency key: a submit whose answer was lost is resent safely, and APIFrame returns the
 job it already made instead of charging twice. Resolution is fixed at 720p.
+
+Its OpenAPI file documents a submit's 503 as "service temporarily unavailable (queue / DB
+outage)": the job was not created, the one 5xx grokbatch reads that way.
+
+`result` is typed as anything ("{}" in the OpenAPI file): a URL string, an object or an
+array, nested at will, and it may hold a thumbnail or poster beside the video. The video is
+chosen by `outputs.media_urls`: content type, then extension, then key name; never a URL
+under a thumbnail/poster/preview key, never an image; no suitable URL is a failure naming
+what was found, not a download of the wrong file.
+
+Not documented, so read tolerantly [guess]: the shape of `result` for this model (hence
+the search above), and what an `expired` job costs (taken as its `creditCost`: it was made
+and is not refunded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .outputs import media_urls
+from .parse import clean_text, make_polled, parse_id, require
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    require,
 )
 
 MODEL = "grok-imagine-video"
@@ -45,6 +59,7 @@ class ApiFrame(Provider):
     key_env = "APIFRAME_API_KEY"
     default_base_url = "https://api.apiframe.ai"
     idempotent_submit = True
+    not_created_statuses = frozenset({503})
     max_prompt_chars = 5000
     defaults: ClassVar[Mapping[str, Any]] = {
         "duration": 6,
@@ -98,22 +113,30 @@ class ApiFrame(Provider):
         )
 
     def parse_submit(self, response: HttpResponse) -> Submitted:
-        return Submitted(str(require(response.body, "jobId")))
+        return Submitted(parse_id(response.body, "jobId"))
 
     def poll_request(self, remote_id: str) -> HttpRequest:
-        return HttpRequest("GET", f"/v2/jobs/{remote_id}")
+        return HttpRequest("GET", f"/v2/jobs/{quote(remote_id, safe='')}")
 
     def parse_poll(self, response: HttpResponse) -> Polled:
         body = response.body
         error = body.get("error")
-        if body.get("expired") and str(body.get("status")).upper() == "COMPLETED":
+        status = require(body, "status")
+        if body.get("expired") is True and str(status).upper() == "COMPLETED":
+            # Made and paid; only the files are gone.
             error = error or "the outputs were purged (APIFrame keeps them 24 h)"
-            return make_polled("EXPIRED", {"expired": RemoteState.FAILED}, error=error)
+            return make_polled(
+                "EXPIRED",
+                {"expired": RemoteState.FAILED},
+                error=error,
+                charged=body.get("creditCost"),
+            )
+        urls, missing = media_urls(body.get("result"), "video")
         return make_polled(
-            require(body, "status"),
+            status,
             STATUSES,
-            urls=body.get("result"),
-            error=error,
+            urls=urls,
+            error=error or missing or None,
             charged=body.get("creditCost"),
             progress=body.get("progress"),
             refunds_failures=True,
@@ -123,9 +146,13 @@ class ApiFrame(Provider):
         message, code = super().error_details(response)
         details = response.body.get("details") if isinstance(response.body, dict) else None
         if isinstance(details, dict) and details:
-            fields = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in details.items())
-            message = f"{message} ({fields})"
+            fields = "; ".join(f"{k}: {_listed(v)}" for k, v in details.items())
+            message = clean_text(f"{message} ({fields})")
         return message, code
+
+
+def _listed(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 ADAPTER = ApiFrame()

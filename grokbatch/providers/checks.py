@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from .base import Violation
+from .wire import Violation
 
 
 def _list(values: Iterable[Any]) -> str:

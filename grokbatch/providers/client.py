@@ -13,12 +13,22 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import MissingKeyError, ProtocolError, ProviderError, TransientError, redact
+from ..errors import (
+    InputError,
+    MissingKeyError,
+    ProtocolError,
+    ProviderError,
+    TransientError,
+    redact,
+)
 from ..jobs import Job
-from .base import HttpRequest, HttpResponse, Polled, Provider, Submitted
+from .base import Provider
+from .parse import clean_text
+from .wire import HttpRequest, HttpResponse, Polled, Submitted
 
 # Failures that happen before a single byte of the request leaves: nothing was created.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -31,19 +41,84 @@ def base_url_env(provider: Provider) -> str:
 def resolve_base_url(
     provider: Provider, manifest_url: str | None, environ: Mapping[str, str] | None = None
 ) -> str:
-    """GROKBATCH_<NAME>_BASE_URL, else the manifest's base_url, else the provider's own."""
+    """GROKBATCH_<NAME>_BASE_URL, else the manifest's base_url, else the provider's own.
+
+    InputError, naming where the URL came from, when it is not an absolute http(s) URL
+    with a host: a typo here would otherwise surface as a connection error mid-run.
+    """
     env = os.environ if environ is None else environ
-    url = env.get(base_url_env(provider)) or manifest_url or provider.default_base_url
+    variable = base_url_env(provider)
+    if env.get(variable):
+        return _checked_base_url(env[variable], f"the environment variable {variable}", provider)
+    if manifest_url:
+        return _checked_base_url(manifest_url, "the manifest's provider.base_url", provider)
+    return provider.default_base_url.rstrip("/")
+
+
+def _checked_base_url(url: str, where: str, provider: Provider) -> str:
+    url = url.strip()
+    example = f"e.g. {provider.default_base_url} or http://127.0.0.1:8080"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        raise InputError(
+            f"{where} carries a user name or password: remove it ({provider.name}'s key "
+            f"comes from {provider.key_env} only)"
+        )
+    shown = url if len(url) <= 200 else url[:199] + "…"
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() or not ch.isprintable() for ch in url)
+    ):
+        raise InputError(
+            f"{where} is {shown!r}, which is not a base URL: give an absolute http(s) URL "
+            f"with a host and no query, {example}"
+        )
     return url.rstrip("/")
 
 
 def resolve_api_key(provider: Provider, environ: Mapping[str, str] | None = None) -> str:
-    """<NAME>_API_KEY from the environment, or MissingKeyError naming the variable."""
+    """<NAME>_API_KEY from the environment, or an InputError naming the variable.
+
+    MissingKeyError when it is unset or blank. A key is printable ASCII without spaces:
+    one with a line break, a space inside, a control or a non-ASCII character in it (a
+    paste from a web page or a file) is refused before it is sent, and never echoed.
+    Spaces around it are ignored.
+    """
     env = os.environ if environ is None else environ
-    key = (env.get(provider.key_env) or "").strip()
-    if not key:
-        raise MissingKeyError(provider.name, provider.key_env)
+    variable = provider.key_env
+    key = (env.get(variable) or "").strip(" ")
+    if not key.strip():
+        raise MissingKeyError(provider.name, variable)
+    for place, char in enumerate(key, start=1):
+        what = _bad_key_char(char)
+        if what:
+            raise InputError(
+                f"{variable} has {what} at character {place} of {len(key)}: an API key is "
+                f"printable ASCII without spaces or line breaks. Set it again with the key "
+                f"alone, e.g. export {variable}='...' (copies from web pages and files often "
+                "bring a trailing newline or a non-breaking space)"
+            )
     return key
+
+
+def _bad_key_char(char: str) -> str | None:
+    if char == " ":
+        return "a space"
+    if char in "\r\n":
+        return "a line break"
+    if ord(char) < 32 or ord(char) == 127:
+        return f"a control character (U+{ord(char):04X})"
+    if ord(char) > 127:
+        return f"a non-ASCII character (U+{ord(char):04X})"
+    return None
 
 
 class Wire:
@@ -101,11 +176,22 @@ class ProviderClient:
         return self.provider.parse_submit(response)
 
     async def poll(self, remote_id: str) -> Polled:
-        response = await self.send(self.provider.poll_request(remote_id))
+        request = self.provider.poll_request(remote_id)
+        response = await self.send(request, empty_ok=self.provider.empty_poll_statuses)
         return self.provider.parse_poll(response)
 
-    async def send(self, request: HttpRequest, *, wire: Wire | None = None) -> HttpResponse:
-        """Send one request; a 2xx answer comes back, anything else is raised as an error."""
+    async def send(
+        self,
+        request: HttpRequest,
+        *,
+        wire: Wire | None = None,
+        empty_ok: frozenset[int] = frozenset(),
+    ) -> HttpResponse:
+        """Send one request; a 2xx answer comes back, anything else is raised as an error.
+
+        A 2xx answer must carry a JSON object, except an empty body with a status in
+        `empty_ok` (xAI's 202 "still running"), which comes back with `body` None.
+        """
         name = self.provider.name
         wire = wire if wire is not None else self.wire()
         headers = {"Accept": "application/json", **request.headers}
@@ -136,7 +222,7 @@ class ProviderClient:
             ) from None
         response = _response(raw)
         if raw.is_redirect:
-            target = raw.headers.get("location", "?")
+            target = clean_text(raw.headers.get("location", "?"), 200)
             raise ProtocolError(
                 self._clean(
                     f"{self.base_url} redirects to {target}: set that as the base URL "
@@ -144,13 +230,18 @@ class ProviderClient:
                 ),
                 provider=name,
                 status_code=raw.status_code,
+                # 301/307/308 say "not here": nothing was processed. 302/303 after a POST
+                # are how some servers answer "done, see there": maybe created.
+                not_created=raw.status_code in (301, 307, 308),
             )
         if not raw.is_success:
             error = self.provider.error_for(response)
             raise _cleaned(error, self._key)
+        if raw.status_code in empty_ok and not response.text.strip():
+            return response
         if not isinstance(response.body, dict):
             raise ProtocolError(
-                self._clean(f"expected a JSON object, got: {response.text[:200]!r}"),
+                self._clean(f"expected a JSON object, got: {clean_text(repr(response.text), 200)}"),
                 provider=name,
                 status_code=raw.status_code,
             )
@@ -164,7 +255,7 @@ def _response(raw: httpx.Response) -> HttpResponse:
     text = raw.text
     try:
         body = json.loads(text) if text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         body = None
     return HttpResponse(raw.status_code, body, dict(raw.headers), text)
 

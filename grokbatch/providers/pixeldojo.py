@@ -2,29 +2,40 @@
 
 Submit `POST /api/v1/models/xai-video/run` → 202 `{jobId, status, statusUrl, creditCost,
 creditsRemaining, expiresAt}`; poll `GET /api/v1/jobs/{jobId}` → `{jobId, status,
-output: {video}, creditCost, expiresAt}`. Only `pending` and `completed` are documented;
-`processing` and `failed` and the place of the error are guesses, so parsing is tolerant.
+output: {video}, creditCost, expiresAt}` [seed].
+
+The seed page lists six input fields: prompt, image_url, mode, resolution, aspect_ratio,
+duration, and unknown fields are likely rejected [docs]. grokbatch sends only those, plus
+`webhook_url` when the manifest asks for it through `extra` (providers.md lists it; the
+page does not).
+
+Guesses [guess], kept tolerant: `mode: "image-to-video"` as the value that goes with an
+image (the page gives only the default, `text-to-video`); the status names beyond
+`pending` and `completed` (`processing`, `failed`, …); the error's place in a failed poll
+(a string or `{message}`); whether failures are refunded (taken as not: the `creditCost`
+charged at submit stays spent); the price (a flat 10 credits on the page, 2 per second on
+another version of it: the larger is estimated, and `creditCost` recorded as the truth);
+whether out of credits is 402 or 403 (both read so).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, opt_cost, parse_id, require
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    opt_float,
-    require,
 )
 
 STATUSES = {
@@ -84,10 +95,10 @@ class PixelDojo(Provider):
 
     def parse_submit(self, response: HttpResponse) -> Submitted:
         body = response.body
-        return Submitted(str(require(body, "jobId")), charged=opt_float(body.get("creditCost")))
+        return Submitted(parse_id(body, "jobId"), charged=opt_cost(body.get("creditCost")))
 
     def poll_request(self, remote_id: str) -> HttpRequest:
-        return HttpRequest("GET", f"/api/v1/jobs/{remote_id}")
+        return HttpRequest("GET", f"/api/v1/jobs/{quote(remote_id, safe='')}")
 
     def parse_poll(self, response: HttpResponse) -> Polled:
         body = response.body

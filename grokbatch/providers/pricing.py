@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .base import DeclaredPrice, Price
+from .wire import DeclaredPrice, Price
 
 
 def declared_price(

@@ -7,27 +7,34 @@ at `GET /api/v1/jobs/{jobId}` → `{id, status, output: {videoUrl, resultUrls}}`
 resultUrls}`. Flat prices: 150 credits per video, 8 per image, refunded on errors. The bare
 host redirects to `www.`, and a client following a cross-host redirect drops the key, so the
 default base URL is the `www.` one.
+
+Plans limit requests per minute and jobs in flight: Free 10 / 2, Starter 30 / 5, Creator
+60 / 10 [docs]. grokbatch keeps 2 Vydra jobs in flight unless the manifest's
+`limits.provider_concurrency` says otherwise (`default_concurrency`), so a free account
+works out of the box and a paid one raises it.
+
+Guesses [guess]: `queued` and `processing` as other names of `pending` and `running`;
+`statusMessage` as the reason of a failure that carries no `error`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
-from .base import (
+from .base import Provider
+from .parse import make_polled, opt_cost, parse_id, require
+from .wire import (
     HttpRequest,
     HttpResponse,
     Polled,
     Price,
-    Provider,
     RemoteState,
     Submitted,
     Violation,
-    make_polled,
-    opt_float,
-    require,
 )
 
 T2V, I2V, T2I = "text-to-video", "image-to-video", "text-to-image"
@@ -48,6 +55,7 @@ class Vydra(Provider):
     title = "Vydra"
     key_env = "VYDRA_API_KEY"
     default_base_url = "https://www.vydra.ai"
+    default_concurrency = 2  # the Free plan's concurrent-jobs limit
     types = ("video", "image")
     models = (T2V, I2V, T2I)
     max_prompt_chars = 5000
@@ -112,8 +120,8 @@ class Vydra(Provider):
 
     def parse_submit(self, response: HttpResponse) -> Submitted:
         body = response.body
-        remote_id = str(require(body, "jobId"))
-        charged = opt_float(body.get("creditsCharged"))
+        remote_id = parse_id(body, "jobId")
+        charged = opt_cost(body.get("creditsCharged"))
         result = None
         if str(body.get("status", "")).lower() in ("completed", "failed", "error"):
             # text-to-image: the answer is the result
@@ -128,7 +136,7 @@ class Vydra(Provider):
         return Submitted(remote_id, charged=charged, result=result)
 
     def poll_request(self, remote_id: str) -> HttpRequest:
-        return HttpRequest("GET", f"/api/v1/jobs/{remote_id}")
+        return HttpRequest("GET", f"/api/v1/jobs/{quote(remote_id, safe='')}")
 
     def parse_poll(self, response: HttpResponse) -> Polled:
         body = response.body
