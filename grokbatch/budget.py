@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .formatting import amount
 from .state.base import Limits, StateStore
 
 _PRECISION = 6  # prices are decimals: compare at micro-credit precision, like the store
@@ -71,10 +72,10 @@ class ProviderBudget:
         return self.limit is not None and self.committed > round(self.limit, _PRECISION)
 
     def format(self, provider: str) -> str:
-        limit = "" if self.limit is None else f"/{_num(self.limit)}"
-        text = f"{provider} {_num(self.committed)}{limit} {self.unit}"
+        limit = "" if self.limit is None else f"/{amount(self.limit)}"
+        text = f"{provider} {amount(self.committed)}{limit} {self.unit}"
         if self.reserved:
-            text += f" ({_num(self.reserved)} reserved)"
+            text += f" ({amount(self.reserved)} reserved)"
         return text
 
 
@@ -132,9 +133,3 @@ def budget_status(
         reserved_usd=round(sum(u.reserved_usd for u in usage.values()), _PRECISION),
         max_usd=policy.max_usd,
     )
-
-
-def _num(value: float) -> str:
-    """A credit amount without needless decimals: 120, 14.4, 0.25."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"

@@ -13,11 +13,11 @@ from typing import Any
 from . import providers
 from .errors import InputError
 from .expand import Expander
+from .formatting import amount, basis_mark
 from .jobs import Job
 from .manifest import Manifest
 
 LIST_LIMIT = 40  # up to this many jobs are listed one by one; beyond, a summary
-BASIS_MARK = {"published": "", "declared": "*", "guessed": "~"}
 
 
 @dataclass
@@ -159,7 +159,7 @@ def format_plan(plan: Plan) -> str:
                     str(job.index + 1),
                     coords,
                     job.provider,
-                    _num(job.credits) + BASIS_MARK[job.price_basis],
+                    amount(job.credits) + basis_mark(job.price_basis),
                     _usd(job.usd),
                     job.output,
                 ]
@@ -177,16 +177,16 @@ def format_plan(plan: Plan) -> str:
     lines.append("")
     rows = [["provider", "jobs", "credits", "unit", "usd", "budget", ""]]
     for t in plan.totals.values():
-        mark = "".join(sorted(BASIS_MARK[b] for b in t.bases))
+        mark = "".join(sorted(basis_mark(b) for b in t.bases))
         verdict = "OVER BUDGET" if t.over_budget else ("ok" if t.limit is not None else "")
         rows.append(
             [
                 t.name,
                 str(t.jobs),
-                _num(t.credits) + mark,
+                amount(t.credits) + mark,
                 t.unit,
                 _usd(t.usd),
-                _num(t.limit) if t.limit is not None else "-",
+                amount(t.limit) if t.limit is not None else "-",
                 verdict,
             ]
         )
@@ -221,12 +221,6 @@ def format_plan(plan: Plan) -> str:
         else "no budget set (limits.max_credits)"
     )
     return "\n".join(lines)
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _usd(value: float | None) -> str:

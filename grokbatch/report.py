@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .formatting import amount, basis_mark
 from .state.base import JobRow, JobState
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
@@ -46,7 +47,6 @@ _STATE_ORDER = (
     JobState.SUBMITTING,
     JobState.PENDING,
 )
-BASIS_MARK = {"published": "", "declared": "*", "guessed": "~"}
 # Hash keys the script reserves; an axis with one of these names is filtered as "coord.NAME".
 _RESERVED_KEYS = frozenset({"state", "q", "group"})
 
@@ -198,7 +198,7 @@ def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
         providers.setdefault(job.provider, []).append(job)
     lines = []
     for name, pjobs in providers.items():
-        marks = "".join(sorted({BASIS_MARK.get(j.price_basis, "~") for j in pjobs}))
+        marks = "".join(sorted({basis_mark(j.price_basis) for j in pjobs}))
         reported = [j.charged_credits for j in pjobs if j.charged_credits is not None]
         est_usd = [j.estimated_usd for j in pjobs if j.estimated_usd is not None]
         spent_usd = sum(j.spent_usd for j in pjobs)
@@ -215,7 +215,7 @@ def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
             f"<td>{_usd(spent_usd) if spent_usd or est_usd else '–'}</td>"
             "</tr>"
         )
-    guessed = any(BASIS_MARK.get(j.price_basis, "~") for j in jobs)
+    guessed = any(basis_mark(j.price_basis) for j in jobs)
     table = (
         '<div class="scroll"><table class="money"><thead><tr><th>provider</th><th>jobs</th>'
         "<th>estimated</th>"
@@ -282,7 +282,7 @@ def _card(job: JobRow, *, axes: list[_Axis], base: Path, output_dir: Path, prelo
     took = _took(job)
     facts = [
         f"<dt>credits</dt><dd>est {_num(job.estimated_credits)}"
-        f"{BASIS_MARK.get(job.price_basis, '~')}"
+        f"{basis_mark(job.price_basis)}"
         + (f" · charged {_num(job.charged_credits)}" if job.charged_credits is not None else "")
         + (f" · spent {_num(job.spent_credits)}" if job.spent_credits else "")
         + "</dd>"
@@ -361,9 +361,7 @@ def _text(value: Any) -> str:
 
 
 def _num(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    return "–" if value is None else amount(value)
 
 
 def _usd(value: float) -> str:
