@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from functools import cache
 from html import escape
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .files import write_text_atomic
 from .formatting import amount, basis_mark
 from .state.base import JobRow, JobState
 
@@ -114,20 +114,8 @@ def write_report(
         report_path=report_path,
         units=units,
     )
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    # A reader (or a browser refreshing) sees the old page or the new one, never half of one.
-    fd, tmp = tempfile.mkstemp(
-        dir=report_path.parent, prefix=f".{report_path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, report_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Atomic, and readable as the umask allows (mkstemp would leave it 0o600).
+    write_text_atomic(report_path, page)
     return report_path
 
 
