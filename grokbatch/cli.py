@@ -229,9 +229,15 @@ def status(
     type=click.Path(file_okay=False),
     help="Where the outputs are (default: the manifest's output.dir).",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the browser.")
 @handle_errors
 def report(
-    manifest: str, db: str | None, sandbox: bool | None, out: str | None, output_dir: str | None
+    manifest: str,
+    db: str | None,
+    sandbox: bool | None,
+    out: str | None,
+    output_dir: str | None,
+    open_page: bool,
 ) -> None:
     """Write one self-contained HTML page: every clip playable, with its prompt and costs."""
     from pathlib import Path
@@ -250,8 +256,11 @@ def report(
             output_dir=out_dir,
             report_path=target,
             units=api.units_for(loaded.provider_names()),
+            store=store,
         )
     click.echo(f"wrote {path}")
+    if open_page:
+        click.launch(str(path.resolve()))
 
 
 @main.command()
