@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -277,16 +277,23 @@ def report(
 @handle_errors
 def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: str | None) -> None:
     """Export one row per job: coordinates, prompt, state, output, checksum, credits."""
+    from . import api
     from .export import export_rows
 
     loaded = load(manifest)
-    with _open_store(db, sandbox) as store:
-        if out:
-            with open(out, "w", encoding="utf-8", newline="") as fh:
-                n = export_rows(store.jobs(loaded.name), fh, format=fmt)
-            click.echo(f"wrote {n} rows to {out}", err=True)
-        else:
-            export_rows(store.jobs(loaded.name), sys.stdout, format=fmt)
+    # The outputs are probed there, to compare what was delivered with what was requested.
+    out_dir = api.output_dir_for(loaded, None, sandbox=api.sandbox_requested(sandbox))
+    with _open_store(db, sandbox) as store, ExitStack() as files:
+        fh = files.enter_context(open(out, "w", encoding="utf-8", newline="")) if out else None
+        n = export_rows(
+            store.jobs(loaded.name),
+            fh or sys.stdout,
+            format=fmt,
+            output_dir=out_dir,
+            store=store,
+        )
+    if out:
+        click.echo(f"wrote {n} rows to {out}", err=True)
 
 
 @main.command()
