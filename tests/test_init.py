@@ -94,3 +94,22 @@ def test_bad_provider_or_directory(tmp_path: Path) -> None:
     code, output = init("xai", "--dir", str(tmp_path / "file"))
     assert code == 2 and "file" in output
     assert (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_as_the_readme_says(shell: str) -> None:
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"_GROKBATCH_COMPLETE={shell}_source grokbatch" in readme
+    runner = CliRunner(env={"_GROKBATCH_COMPLETE": f"{shell}_source"})
+    result = runner.invoke(main, [], prog_name="grokbatch")
+    assert result.exit_code == 0 and "_grokbatch_completion" in result.output
+    # The script asks grokbatch itself: provider names complete after `init`.
+    env = {
+        "_GROKBATCH_COMPLETE": "bash_complete",
+        "COMP_WORDS": "grokbatch init x",
+        "COMP_CWORD": "2",
+    }
+    result = CliRunner(env=env).invoke(main, [], prog_name="grokbatch")
+    assert result.output.split() == ["plain,xai"]
