@@ -26,26 +26,25 @@ class _Starter:
     about: str  # what is special about the provider (lines become comments)
     defaults: str  # the `defaults:` block's lines
     limits: str  # budget lines under `limits:`
+    ratios: str = "16:9 9:16 1:1 4:3 3:4 3:2 2:3"  # the aspect ratios it takes
     ext: str = "mp4"
     prices: str = ""  # a `prices:` block, where the provider publishes none
 
 
-_VIDEO_RATIOS = "16:9 9:16 1:1 4:3 3:4 3:2 2:3"
+_IMAGE = "  # image: https://…         # image-to-video: the still to animate (or an image column)"
 _STARTERS = {
     "pixeldojo": _Starter(
         about="Text- or image-to-video, 1–15 s, 480p or 720p; a flat 10 credits per video\n"
         "(2 credits/s on another version of its page: grokbatch estimates the larger).",
         defaults=f"""  duration: 5                # seconds, 1–15
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {_VIDEO_RATIOS}
   resolution: 480p           # 480p or 720p
-  # image: https://…         # image-to-video: the still to animate (or an `image` CSV column)""",
+{_IMAGE}""",
         limits="  max_credits: 60            # PixelDojo credits, over every run of this batch",
     ),
     "aimlapi": _Starter(
         about="1–15 s, up to 1080p, reference images cited as @image1…; it publishes no\n"
         "per-second price, so this manifest declares one (plan marks such estimates with *).",
-        defaults=f"""  duration: 6                # seconds, 1–15
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {_VIDEO_RATIOS}
+        defaults="""  duration: 6                # seconds, 1–15
   resolution: 480p           # 480p, 720p or 1080p
   # reference_images: [https://…/a.png]   # up to 7; cite them in the prompt as @image1…""",
         prices="""prices:
@@ -59,23 +58,21 @@ _STARTERS = {
         about="6–30 s, 480p or 720p, motion modes fun / normal / spicy (spicy is\n"
         "text-to-video only); 2.4 credits/s at 480p, 4.5 at 720p.",
         defaults="""  duration: 6                # seconds, 6–30
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): 16:9 9:16 1:1 3:2 2:3
   resolution: 480p           # 480p or 720p
   mode: normal               # fun, normal or spicy""",
         limits="  max_credits: 100           # AI Video API credits, over every run of this batch",
+        ratios="16:9 9:16 1:1 3:2 2:3",
     ),
     "apiframe": _Starter(
         about="6, 10 or 15 s (10, 15 or 25 credits), fixed at 720p; every submit\n"
         "carries an idempotency key, so a lost answer is resent safely.",
-        defaults=f"""  duration: 6                # seconds: 6, 10 or 15
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {_VIDEO_RATIOS}""",
+        defaults="  duration: 6                # seconds: 6, 10 or 15",
         limits="  max_credits: 60            # APIFrame credits, over every run of this batch",
     ),
     "vydra": _Starter(
         about="Text-to-image here (8 credits an image; a video is 150 whatever its\n"
         "length). Its plans cap jobs in flight (Free 2, Starter 5, Creator 10).",
-        defaults=f"""  type: image                # image (8 credits) or video (150 credits)
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {_VIDEO_RATIOS}""",
+        defaults="  type: image                # image (8 credits) or video (150 credits)",
         limits="""  provider_concurrency: {vydra: 2}   # the Free plan's limit
   max_credits: 50            # Vydra credits, over every run of this batch""",
         ext="png",
@@ -84,9 +81,8 @@ _STARTERS = {
         about="xAI's own API: 1–15 s, 480p or 720p, priced in USD (0.05 $/s at 480p,\n"
         "0.07 at 720p); image-to-video with `image`.",
         defaults=f"""  duration: 6                # seconds, 1–15
-  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {_VIDEO_RATIOS}
   resolution: 480p           # 480p or 720p
-  # image: https://…         # image-to-video: the still to animate (or an `image` CSV column)""",
+{_IMAGE}""",
         limits="  max_usd: 2                 # USD over every run of this batch",
     ),
 }
@@ -114,6 +110,7 @@ prompts:
 
 # What every job starts from; a CSV column or a matrix axis overrides it.
 defaults:
+  aspect_ratio: "16:9"       # quote it (16:9 unquoted is a number): {ratios}
 {defaults}
 
 # Every axis is crossed with every prompt: 2 rows × 2 styles = 4 jobs.
@@ -154,6 +151,7 @@ def starter_files(provider: str) -> dict[str, str]:
         provider=provider,
         prompts=PROMPTS,
         defaults=spec.defaults,
+        ratios=spec.ratios,
         ext=spec.ext,
         limits=spec.limits,
         prices=("\n" + spec.prices) if spec.prices else "",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from grokbatch.report import CSP, render_report, write_report
-from grokbatch.state.base import JobRow, JobState
+from grokbatch.state.base import JobRecord, JobRow, JobState
 
 HOSTILE = "<script>alert(1)</script>\"onerror=alert(2) x='</script><img src=x onerror=alert(3)>"
 
@@ -60,6 +60,23 @@ def make_row(**overrides: Any) -> JobRow:
             "params": {"duration": 6},
         }
     return JobRow(**fields)
+
+
+def job_record(**overrides: Any) -> JobRecord:
+    """A job as a runner registers it, for tests that go through the real store."""
+    fields: dict[str, Any] = {
+        "key": "k1",
+        "provider": "apiframe",
+        "model": None,
+        "prompt_id": "hero",
+        "coords": {"prompt": "hero"},
+        "request": {"provider": "apiframe", "prompt": "a hero shot", "params": {}},
+        "output_path": "hero.mp4",
+        "estimated_credits": 25.0,
+        "estimated_usd": None,
+        "price_basis": "published",
+    }
+    return JobRecord(**(fields | overrides))
 
 
 def write_png(path: Path, *, seed: int = 0, width: int = 160, height: int = 90) -> Path:
@@ -324,20 +341,16 @@ def test_write_report_is_atomic_and_complete(tmp_path: Path) -> None:
 
 
 def test_reads_rows_from_the_real_store(tmp_path: Path) -> None:
-    from grokbatch.state import JobRecord, Limits, open_store
+    from grokbatch.state import Limits, open_store
 
     store = open_store(tmp_path / "state.db")
     try:
-        record = JobRecord(
-            key="k1",
+        record = job_record(
             provider="kie",
-            model=None,
-            prompt_id="hero",
             coords={"prompt": "hero", "style": "noir"},
             request={"provider": "kie", "prompt": "a hero shot", "params": {}},
             output_path="hero/noir.mp4",
             estimated_credits=12.0,
-            estimated_usd=None,
             price_basis="guessed",
         )
         store.add_jobs("m", [record], run_id=None)
@@ -481,22 +494,11 @@ def table_rows(page: Page) -> list[list[str]]:
 
 
 def test_a_refund_on_a_retried_job_is_read_from_the_event_log(tmp_path: Path) -> None:
-    from grokbatch.state import JobRecord, Limits, open_store
+    from grokbatch.state import Limits, open_store
 
     store = open_store(tmp_path / "state.db")
     try:
-        record = JobRecord(
-            key="k1",
-            provider="apiframe",
-            model=None,
-            prompt_id="hero",
-            coords={"prompt": "hero"},
-            request={"provider": "apiframe", "prompt": "a hero shot", "params": {}},
-            output_path="hero.mp4",
-            estimated_credits=25.0,
-            estimated_usd=None,
-            price_basis="published",
-        )
+        record = job_record()
         store.add_jobs("m", [record], run_id=None)
         run = store.start_run(manifest="m", manifest_path="m.yaml", options={})
         for attempt, refunded in ((1, False), (2, True)):
@@ -528,7 +530,7 @@ def test_report_command_writes_and_opens_the_page(
     from click.testing import CliRunner
 
     from grokbatch.cli import main
-    from grokbatch.state import JobRecord, open_store
+    from grokbatch.state import open_store
 
     manifest = tmp_path / "m.yaml"
     manifest.write_text(
@@ -537,17 +539,11 @@ def test_report_command_writes_and_opens_the_page(
         encoding="utf-8",
     )
     with open_store(tmp_path / "state.db") as store:
-        record = JobRecord(
-            key="k1",
-            provider="apiframe",
-            model=None,
+        record = job_record(
             prompt_id="a",
             coords={"prompt": "a"},
             request={"provider": "apiframe", "prompt": "a fox", "params": {"duration": 6}},
             output_path="a.mp4",
-            estimated_credits=10.0,
-            estimated_usd=None,
-            price_basis="published",
         )
         store.add_jobs("opened", [record], run_id=None)
     launched: list[str] = []
