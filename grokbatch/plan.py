@@ -13,7 +13,7 @@ from typing import Any
 from . import providers
 from .errors import InputError
 from .expand import Expander
-from .formatting import amount, basis_mark
+from .formatting import BASIS_MARK, amount
 from .jobs import Job
 from .manifest import Manifest
 
@@ -159,7 +159,7 @@ def format_plan(plan: Plan) -> str:
                     str(job.index + 1),
                     coords,
                     job.provider,
-                    amount(job.credits) + basis_mark(job.price_basis),
+                    amount(job.credits) + BASIS_MARK[job.price_basis],
                     _usd(job.usd),
                     job.output,
                 ]
@@ -177,7 +177,7 @@ def format_plan(plan: Plan) -> str:
     lines.append("")
     rows = [["provider", "jobs", "credits", "unit", "usd", "budget", ""]]
     for t in plan.totals.values():
-        mark = "".join(sorted(basis_mark(b) for b in t.bases))
+        mark = "".join(sorted(BASIS_MARK[b] for b in t.bases))
         verdict = "OVER BUDGET" if t.over_budget else ("ok" if t.limit is not None else "")
         rows.append(
             [

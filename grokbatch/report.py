@@ -30,9 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from .files import write_text_atomic
-from .formatting import amount, basis_mark
+from .formatting import amount
 from .jobview import JobView, Viewer
-from .report_card import card, duration, is_image, media_url, money, parse_time, text
+from .report_card import (
+    basis_mark,
+    card,
+    duration,
+    is_image,
+    media_url,
+    money,
+    parse_time,
+    text,
+)
 from .state.base import JobRow, JobState, StateStore
 
 # Above this many videos, browsers would open a connection per <video> just for metadata;

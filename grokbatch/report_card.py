@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .formatting import amount, basis_mark
+from .formatting import BASIS_MARK, amount
 from .jobview import JobView
 from .state.base import JobRow, JobState
 
@@ -141,6 +141,11 @@ def _file_name(url: str) -> str:
 
 
 # --- helpers shared with the page ----------------------------------------------------------
+
+
+def basis_mark(basis: str) -> str:
+    """An estimate's mark; a basis this version does not know is no better than a guess."""
+    return BASIS_MARK.get(basis, "~")
 
 
 def is_image(job: JobRow) -> bool:

@@ -119,7 +119,7 @@ matrix:
   # take: [1, 2]             # several takes of the same request, side by side in the report
 
 output:
-  # dir: out/{name}   (the default; relative to where you run grokbatch)
+  # dir: out/{name}   (the default)
   path: "{{{{ prompt.id }}}}/{{{{ style }}}}.{ext}"
 {prices}
 limits:
