@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import write_text_atomic
-from .formatting import amount
+from .formatting import amount, usd
 from .jobview import JobView, Viewer
 from .report_card import (
     basis_mark,
@@ -38,7 +38,6 @@ from .report_card import (
     duration,
     is_image,
     media_url,
-    money,
     parse_time,
     text,
 )
@@ -235,14 +234,14 @@ def _money(views: list[JobView], units: Mapping[str, str]) -> str:
         marks = "".join(sorted({basis_mark(j.price_basis) for j in pjobs}))
         charged = [v.charged_credits for v in pviews if v.charged_credits is not None]
         if all(v.usd_known for v in pviews):
-            usd = {
+            dollars = {
                 "estimated": sum(j.estimated_usd or 0.0 for j in pjobs),
                 "spent": sum(v.spent_usd or 0.0 for v in pviews),
                 "reserved": sum(v.reserved_usd or 0.0 for v in pviews),
             }
             for k in totals:
-                totals[k] += usd[k]
-            cells = "".join(f"<td>{money(usd[k])}</td>" for k in totals)
+                totals[k] += dollars[k]
+            cells = "".join(f"<td>{usd(dollars[k])}</td>" for k in totals)
         else:
             unpriced.append(name)
             cells = '<td colspan="3" class="muted">no USD price</td>'
@@ -258,7 +257,7 @@ def _money(views: list[JobView], units: Mapping[str, str]) -> str:
             f"{cells}</tr>"
         )
     if providers and not unpriced:
-        cells = "".join(f"<td>{money(totals[k])}</td>" for k in totals)
+        cells = "".join(f"<td>{usd(totals[k])}</td>" for k in totals)
         lines.append(f'<tr class="total"><th>all providers</th><td colspan="6"></td>{cells}</tr>')
     guessed = any(basis_mark(v.row.price_basis) for v in views)
     notes = []

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .formatting import BASIS_MARK, amount
+from .formatting import BASIS_MARK, amount, usd
 from .jobview import JobView
 from .state.base import JobRow, JobState
 
@@ -86,10 +86,10 @@ def _facts(view: JobView) -> list[str]:
         refund = " (refunded)" if view.refunded else ""
         facts.append(f"<dt>charged</dt><dd>{amount(view.charged_credits)}{refund}</dd>")
     if view.spent_usd is not None and job.estimated_usd is not None:
-        usd = f"estimated {money(job.estimated_usd)} · spent {money(view.spent_usd)}"
+        dollars = f"estimated {usd(job.estimated_usd)} · spent {usd(view.spent_usd)}"
         if view.reserved_usd:
-            usd += f" · reserved {money(view.reserved_usd)}"
-        facts.append(f"<dt>USD</dt><dd>{usd}</dd>")
+            dollars += f" · reserved {usd(view.reserved_usd)}"
+        facts.append(f"<dt>USD</dt><dd>{dollars}</dd>")
     if view.probe is not None and view.probe.problem is None:
         got = [f"{view.probe.width}×{view.probe.height}"] if view.probe.width else []
         if view.probe.duration is not None:
@@ -176,10 +176,6 @@ def text(value: Any) -> str:
     if isinstance(value, int | float):
         return amount(float(value))
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def money(value: float) -> str:
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
 def _bytes(size: int | None) -> str:
