@@ -260,7 +260,8 @@ def export(
 
     ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
     with _require_store(ws) as store:
-        return export_rows(store.jobs(ws.name), out, format=format)
+        # The outputs are probed there, to compare what was delivered with what was asked.
+        return export_rows(store.jobs(ws.name), out, format=format, output_dir=ws.output_dir)
 
 
 # --- the pieces ----------------------------------------------------------------------------

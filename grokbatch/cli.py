@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, providers
 from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
 from .manifest import load
 
@@ -266,15 +266,23 @@ def status(
     type=click.Path(file_okay=False),
     help="Where the outputs are (default: the manifest's output.dir).",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the browser.")
 @handle_errors
 def report(
-    manifest: str, db: str | None, sandbox: bool | None, out: str | None, output_dir: str | None
+    manifest: str,
+    db: str | None,
+    sandbox: bool | None,
+    out: str | None,
+    output_dir: str | None,
+    open_page: bool,
 ) -> None:
     """Write one self-contained HTML page: every clip playable, with its prompt and costs."""
     from . import api
 
     path = api.report(manifest, db=db, sandbox=sandbox, out=out, output_dir=output_dir)
     click.echo(f"wrote {path}")
+    if open_page:
+        click.launch(str(path.resolve()))
 
 
 @main.command()
@@ -408,6 +416,38 @@ def schema() -> None:
     from .schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+@main.command()
+@click.argument(
+    "provider",
+    required=False,
+    default="aivideoapi",
+    metavar="[PROVIDER]",
+    type=click.Choice(providers.NAMES),
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where to write the starter files.",
+)
+@handle_errors
+def init(provider: str, directory: str) -> None:
+    """Write a commented starter manifest for PROVIDER and the prompts CSV it reads.
+
+    PROVIDER: pixeldojo, aimlapi, aivideoapi (the default), apiframe, vydra or xai.
+    Never overwrites a file. The manifest validates and runs in the sandbox as written.
+    """
+    from .starter import MANIFEST, write_starter
+
+    written = write_starter(provider, Path(directory))
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    manifest = Path(directory) / MANIFEST
+    click.echo(f"next: grokbatch validate {manifest}")
+    click.echo(f"      grokbatch run {manifest} --sandbox   (free, against the built-in emulator)")
 
 
 if __name__ == "__main__":  # pragma: no cover

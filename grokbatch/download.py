@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +28,7 @@ import anyio
 import httpx
 
 from .errors import DownloadError, OutputExpiredError, RateLimitedError, TransientError
+from .files import create_temp
 from .providers.parse import retry_after
 
 _EXPIRED = (403, 404, 410)  # signed URLs answer 403 once expired; stores drop old outputs
@@ -61,8 +61,9 @@ async def download(
     where = _safe_url(url)
     _check_scheme(url, where)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    # The temporary file is created 0o666 & ~umask (not mkstemp's 0o600): the rename keeps
+    # its mode, and outputs must be as readable as any file the user writes.
+    fd, tmp = create_temp(dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             try:

@@ -277,9 +277,7 @@ class Expander:
             return True  # rows are read lazily; the check per job is cheap enough
         return "{{" in json.dumps(sources, default=str) or "{%" in json.dumps(sources, default=str)
 
-    def _render_params(
-        self, params: dict[str, Any], context: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def _render_params(self, params: dict[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(params)
         for name in ("image", "reference_images"):
             value = out.get(name)

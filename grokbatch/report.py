@@ -3,13 +3,16 @@
 Invariants:
 
 * Every string that comes from a manifest or a provider (prompts, coordinates, errors,
-  paths, provider and model names) goes through `html.escape` and lands only in text or in
-  double-quoted attributes; JSON inside <script> has `<`, `>` and `&` escaped, so no value
-  can close the script element or open markup.
+  paths, source image URLs, provider and model names) goes through `html.escape` and lands
+  only in text or in double-quoted attributes; JSON inside <script> has `<`, `>` and `&`
+  escaped, so no value can close the script element or open markup.
 * The page loads nothing from the network: no CDN, no fonts, no remote media. Its
   Content-Security-Policy says so, and media paths are relative to the report's directory,
   so the page works from file:// and survives moving the report together with the outputs.
-* Without JavaScript every card is shown; the script only hides, filters and regroups.
+* Without JavaScript every card is shown; the script only hides, filters, regroups and
+  lays cards out as a contact sheet (rows × columns of two axes).
+* Money figures are the ledger's (see jobview.py); a USD total is shown only when every
+  provider's USD price is known, otherwise the page names the providers that lack one.
 * Nothing here reads the environment: a JobRow holds no secret, and the page holds only
   what the rows hold.
 """
@@ -19,18 +22,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from functools import cache
 from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
+from .files import write_text_atomic
+from .formatting import amount, usd
+from .jobview import JobView, Viewer
+from .report_card import (
+    basis_mark,
+    card,
+    duration,
+    is_image,
+    media_url,
+    parse_time,
+    text,
+)
 from .state.base import JobRow, JobState
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
 # Above this many videos, browsers would open a connection per <video> just for metadata;
 # "none" keeps a page of thousands of clips light until one is played. Cards also carry
 # `content-visibility: auto`, so the browser lays out only those near the viewport: with
@@ -46,9 +58,8 @@ _STATE_ORDER = (
     JobState.SUBMITTING,
     JobState.PENDING,
 )
-BASIS_MARK = {"published": "", "declared": "*", "guessed": "~"}
 # Hash keys the script reserves; an axis with one of these names is filtered as "coord.NAME".
-_RESERVED_KEYS = frozenset({"state", "q", "group"})
+_RESERVED_KEYS = frozenset({"state", "q", "group", "rows", "cols"})
 
 # media-src/img-src allow file: (and 'self', which is file: when opened from disk) so the
 # clips next to the report play; nothing may connect anywhere.
@@ -68,15 +79,24 @@ def render_report(
     units: Mapping[str, str] = {},
     generated_at: str | None = None,
 ) -> str:
-    """The report page for rows, with media paths relative to report_path's directory."""
-    jobs = list(rows)
+    """The report page for rows, with media paths relative to report_path's directory.
+
+    """
+    views = Viewer(output_dir=output_dir).views(rows)
+    jobs = [v.row for v in views]
     generated = generated_at or _now()
     axes = _axes(jobs)
-    videos = sum(1 for j in jobs if j.state is JobState.DONE and not _is_image(j))
+    videos = sum(1 for j in jobs if j.state is JobState.DONE and not is_image(j))
     preload = "none" if videos > PRELOAD_LIMIT else "metadata"
     base = Path(os.path.abspath(report_path)).parent
     cards = "\n".join(
-        _card(j, axes=axes, base=base, output_dir=output_dir, preload=preload) for j in jobs
+        card(
+            v,
+            attrs=_axis_attrs(v.row, axes),
+            src=media_url(output_dir / v.row.output_path, base),
+            preload=preload,
+        )
+        for v in views
     )
     title = f"grokbatch · {manifest_name}"
     script_data = {
@@ -89,7 +109,7 @@ def render_report(
         manifest=escape(manifest_name),
         generated=escape(generated),
         count=len(jobs),
-        totals=_totals(jobs, units),
+        totals=_totals(views, units),
         controls=_controls(jobs, axes),
         cards=cards,
         data=_script_json(script_data),
@@ -114,21 +134,8 @@ def write_report(
         report_path=report_path,
         units=units,
     )
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    # A reader (or a browser refreshing) sees the old page or the new one, never half of one.
-    fd, tmp = tempfile.mkstemp(
-        dir=report_path.parent, prefix=f".{report_path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, report_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return report_path
+    # Atomic, and readable as the umask allows (mkstemp would leave it 0o600).
+    return write_text_atomic(report_path, page)
 
 
 # --- pieces --------------------------------------------------------------------------------
@@ -146,7 +153,7 @@ class _Axis:
 
     def value(self, job: JobRow) -> str | None:
         if self.coord:
-            return _text(job.coords[self.name]) if self.name in job.coords else None
+            return text(job.coords[self.name]) if self.name in job.coords else None
         return job.provider if self.name == "provider" else job.model
 
 
@@ -163,20 +170,30 @@ def _axes(jobs: list[JobRow]) -> list[_Axis]:
         found.append(("model", False, [j.model for j in jobs if j.model]))
     axes = []
     for i, (name, coord, raw) in enumerate(found):
-        values = {_text(v): v for v in raw}
+        values = {text(v): v for v in raw}
         ordered = sorted(values, key=lambda t: _sort_key(values[t]))
         axes.append(_Axis(name, i, ordered, coord=coord))
     return axes
+
+
+def _axis_attrs(job: JobRow, axes: list[_Axis]) -> list[str]:
+    found = []
+    for axis in axes:
+        value = axis.value(job)
+        if value is not None:
+            found.append(f'{axis.attr}="{escape(value)}"')
+    return found
 
 
 def _sort_key(value: Any) -> tuple[int, float, str]:
     # Numbers in numeric order (6 before 10), then everything else as text.
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, float(value), "")
-    return (1, 0.0, _text(value))
+    return (1, 0.0, text(value))
 
 
-def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
+def _totals(views: list[JobView], units: Mapping[str, str]) -> str:
+    jobs = [v.row for v in views]
     by_state = {s: 0 for s in JobState}
     for job in jobs:
         by_state[job.state] += 1
@@ -187,48 +204,81 @@ def _totals(jobs: list[JobRow], units: Mapping[str, str]) -> str:
         for s in _STATE_ORDER
         if by_state[s]
     ]
+    differ = sum(1 for v in views if v.mismatches)
+    if differ:
+        tiles.append(
+            f'<div class="tile warn" id="differ"><b>{differ}</b>'
+            "<span>differ from the request</span></div>"
+        )
     span, busy = _elapsed(jobs)
     if span is not None:
-        tiles.append(f'<div class="tile"><b>{_duration(span)}</b><span>elapsed</span></div>')
+        tiles.append(f'<div class="tile"><b>{duration(span)}</b><span>elapsed</span></div>')
     if busy is not None:
-        tiles.append(f'<div class="tile"><b>{_duration(busy)}</b><span>job time</span></div>')
+        tiles.append(f'<div class="tile"><b>{duration(busy)}</b><span>job time</span></div>')
+    return f'<div class="tiles">{"".join(tiles)}</div>{_money(views, units)}'
 
-    providers: dict[str, list[JobRow]] = {}
-    for job in jobs:
-        providers.setdefault(job.provider, []).append(job)
-    lines = []
-    for name, pjobs in providers.items():
-        marks = "".join(sorted({BASIS_MARK.get(j.price_basis, "~") for j in pjobs}))
-        reported = [j.charged_credits for j in pjobs if j.charged_credits is not None]
-        est_usd = [j.estimated_usd for j in pjobs if j.estimated_usd is not None]
-        spent_usd = sum(j.spent_usd for j in pjobs)
+
+def _money(views: list[JobView], units: Mapping[str, str]) -> str:
+    """Per provider: estimated, spent, reserved, charged; USD where every price is known."""
+    providers: dict[str, list[JobView]] = {}
+    for view in views:
+        providers.setdefault(view.row.provider, []).append(view)
+    lines, unpriced = [], []
+    totals = {"estimated": 0.0, "spent": 0.0, "reserved": 0.0}
+    for name, pviews in providers.items():
+        pjobs = [v.row for v in pviews]
+        marks = "".join(sorted({basis_mark(j.price_basis) for j in pjobs}))
+        charged = [v.charged_credits for v in pviews if v.charged_credits is not None]
+        if all(v.usd_known for v in pviews):
+            dollars = {
+                "estimated": sum(j.estimated_usd or 0.0 for j in pjobs),
+                "spent": sum(v.spent_usd or 0.0 for v in pviews),
+                "reserved": sum(v.reserved_usd or 0.0 for v in pviews),
+            }
+            for k in totals:
+                totals[k] += dollars[k]
+            cells = "".join(f"<td>{usd(dollars[k])}</td>" for k in totals)
+        else:
+            unpriced.append(name)
+            cells = '<td colspan="3" class="muted">no USD price</td>'
         lines.append(
             "<tr>"
             f"<th>{escape(name)}</th><td>{len(pjobs)}</td>"
-            f"<td>{_num(sum(j.estimated_credits for j in pjobs))}{marks}</td>"
-            f"<td>{_num(sum(j.spent_credits for j in pjobs))}</td>"
-            f"<td>{_num(sum(j.reserved_credits for j in pjobs))}</td>"
-            f"<td>{_num(sum(reported)) if reported else '–'}"
-            f'<small class="muted"> ({len(reported)} jobs)</small></td>'
             f"<td>{escape(units.get(name, 'credits'))}</td>"
-            f"<td>{_usd(sum(est_usd)) if est_usd else '–'}</td>"
-            f"<td>{_usd(spent_usd) if spent_usd or est_usd else '–'}</td>"
-            "</tr>"
+            f"<td>{amount(sum(j.estimated_credits for j in pjobs))}{marks}</td>"
+            f"<td>{amount(sum(j.spent_credits for j in pjobs))}</td>"
+            f"<td>{amount(sum(j.reserved_credits for j in pjobs))}</td>"
+            f"<td>{amount(sum(charged)) if charged else '–'}"
+            f'<small class="muted"> ({len(charged)} jobs)</small></td>'
+            f"{cells}</tr>"
         )
-    guessed = any(BASIS_MARK.get(j.price_basis, "~") for j in jobs)
-    table = (
+    if providers and not unpriced:
+        cells = "".join(f"<td>{usd(totals[k])}</td>" for k in totals)
+        lines.append(f'<tr class="total"><th>all providers</th><td colspan="6"></td>{cells}</tr>')
+    guessed = any(basis_mark(v.row.price_basis) for v in views)
+    notes = []
+    if unpriced:
+        names = ", ".join(escape(n) for n in unpriced)
+        notes.append(
+            f'<p class="note" id="no-usd-total">No USD total: no USD price is known for {names} '
+            "(declare one as prices.&lt;provider&gt;.usd_per_credit).</p>"
+        )
+    return (
         '<div class="scroll"><table class="money"><thead><tr><th>provider</th><th>jobs</th>'
-        "<th>estimated</th>"
-        '<th title="charged as far as the budget knows: reported charges, else estimates">'
-        "spent</th><th>in flight</th><th>reported by provider</th><th>unit</th>"
-        "<th>USD est.</th><th>USD spent</th></tr></thead><tbody>"
+        "<th>unit</th><th>estimated</th>"
+        '<th title="what the budget counts as charged: reported charges, else the estimate">'
+        "spent</th>"
+        '<th title="held for jobs in flight">reserved</th>'
+        '<th title="what providers reported, 0 where they refunded">charged by provider</th>'
+        "<th>USD estimated</th><th>USD spent</th><th>USD reserved</th></tr></thead><tbody>"
         + "".join(lines)
         + "</tbody></table></div>"
-        '<p class="note">'
+        + "".join(notes)
+        + '<p class="note">'
         + ("* declared price (from the manifest) · ~ guessed price · " if guessed else "")
-        + "spent = charges the provider reported, else the estimate for jobs that ran</p>"
+        + "spent = charges the provider reported, else the estimate for jobs that ran; "
+        "a refunded job is charged 0</p>"
     )
-    return f'<div class="tiles">{"".join(tiles)}</div>{table}'
 
 
 def _controls(jobs: list[JobRow], axes: list[_Axis]) -> str:
@@ -245,11 +295,18 @@ def _controls(jobs: list[JobRow], axes: list[_Axis]) -> str:
         f'<label>state<select data-filter="state"><option value="">all</option>{options}'
         "</select></label>"
     )
-    groups = "".join(f'<option value="{escape(a.key)}">{escape(a.name)}</option>' for a in axes)
+    layouts = "".join(f'<option value="{escape(a.key)}">{escape(a.name)}</option>' for a in axes)
+    layouts += '<option value="state">state</option>'
     parts.append(
-        '<label>group by<select id="group"><option value="">nothing</option>'
-        f'{groups}<option value="state">state</option></select></label>'
+        f'<label>group by<select id="group"><option value="">nothing</option>{layouts}'
+        "</select></label>"
     )
+    # The contact sheet: one axis down, one across, a cell per pair holding its takes.
+    for ident, label in (("rows", "sheet rows"), ("cols", "sheet columns")):
+        parts.append(
+            f'<label class="sheet-axis">{label}<select id="{ident}">'
+            f'<option value="">—</option>{layouts}</select></label>'
+        )
     parts.append(
         '<label class="search">search<input id="q" type="search" '
         'placeholder="prompt, coordinate, error…"></label>'
@@ -258,165 +315,28 @@ def _controls(jobs: list[JobRow], axes: list[_Axis]) -> str:
     return "".join(parts)
 
 
-def _card(job: JobRow, *, axes: list[_Axis], base: Path, output_dir: Path, preload: str) -> str:
-    state = job.state.value
-    attrs = [f'data-state="{state}"', f'data-key="{escape(job.key)}"']
-    for axis in axes:
-        value = axis.value(job)
-        if value is not None:
-            attrs.append(f'{axis.attr}="{escape(value)}"')
-    src = _media_url(output_dir / job.output_path, base)
-    if job.state is JobState.DONE and _is_image(job):
-        media = f'<img src="{src}" alt="{escape(job.prompt_id)}" loading="lazy" decoding="async">'
-    elif job.state is JobState.DONE:
-        media = f'<video controls preload="{preload}" muted loop playsinline src="{src}"></video>'
-    else:
-        detail = f"<small>{escape(job.remote_status)}</small>" if job.remote_status else ""
-        media = f'<div class="placeholder s-{state}"><span>{state}</span>{detail}</div>'
-    prompt = str(job.request.get("prompt", ""))
-    chips = "".join(
-        f'<span class="chip"><i>{escape(str(k))}</i>{escape(_text(v))}</span>'
-        for k, v in job.coords.items()
-    )
-    who = escape(job.provider) + (f" · {escape(job.model)}" if job.model else "")
-    took = _took(job)
-    facts = [
-        f"<dt>credits</dt><dd>est {_num(job.estimated_credits)}"
-        f"{BASIS_MARK.get(job.price_basis, '~')}"
-        + (f" · charged {_num(job.charged_credits)}" if job.charged_credits is not None else "")
-        + (f" · spent {_num(job.spent_credits)}" if job.spent_credits else "")
-        + "</dd>"
-    ]
-    if job.estimated_usd is not None or job.spent_usd:
-        facts.append(
-            f"<dt>USD</dt><dd>est {_usd(job.estimated_usd or 0.0)}"
-            + (f" · spent {_usd(job.spent_usd)}" if job.spent_usd else "")
-            + "</dd>"
-        )
-    if job.remote_status and job.state is not JobState.DONE:
-        facts.append(f"<dt>remote</dt><dd>{escape(job.remote_status)}</dd>")
-    if job.attempts > 1:
-        facts.append(f"<dt>attempts</dt><dd>{job.attempts}</dd>")
-    if job.sha256:
-        facts.append(
-            f'<dt>sha256</dt><dd><code title="{escape(job.sha256)}">{escape(job.sha256[:12])}'
-            "</code>" + (f" · {_bytes(job.size)}" if job.size is not None else "") + "</dd>"
-        )
-    error = ""
-    if job.error or job.error_kind:
-        kind = f"<b>{escape(job.error_kind)}</b> " if job.error_kind else ""
-        error = f'<p class="error">{kind}{escape(job.error or "")}</p>'
-    return (
-        f'<article class="card" {" ".join(attrs)}>'
-        f'<div class="media">{media}</div><div class="body">'
-        f'<div class="head"><span class="badge s-{state}">{state}</span>'
-        f'<span class="who">{who}</span>'
-        + (f'<span class="took" title="submitted → finished">{took}</span>' if took else "")
-        + "</div>"
-        f'<p class="prompt" title="{escape(prompt)}">{escape(prompt)}</p>'
-        f'<div class="chips">{chips}</div>{error}<dl>{"".join(facts)}</dl>'
-        f'<a class="path" href="{src}">{escape(job.output_path)}</a>'
-        "</div></article>"
-    )
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _is_image(job: JobRow) -> bool:
-    suffix = Path(job.output_path).suffix.lower()
-    if suffix:
-        return suffix in IMAGE_SUFFIXES
-    params = job.request.get("params")
-    return isinstance(params, Mapping) and params.get("type") == "image"
-
-
-def _media_url(target: Path, base: Path) -> str:
-    """A URL for target relative to the directory base, escaped for an HTML attribute."""
-    try:
-        rel = os.path.relpath(os.path.abspath(target), base)
-    except ValueError:  # another drive on Windows: no relative path exists
-        return escape(Path(os.path.abspath(target)).as_uri())
-    # Quote each segment fully: a space, '#' or '?' would otherwise cut the URL short, and a
-    # ':' in the first segment would read as a scheme.
-    return escape("/".join(quote(part, safe="") for part in rel.split(os.sep)))
-
-
 def _script_json(data: Any) -> str:
-    text = json.dumps(data, ensure_ascii=False)
+    body = json.dumps(data, ensure_ascii=False)
     for char, code in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
-        text = text.replace(char, code)
+        body = body.replace(char, code)
     # U+2028/2029 end a line in older JavaScript parsers.
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return _num(float(value))
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
-
-
-def _bytes(size: int | None) -> str:
-    amount = float(size or 0)
-    for unit in ("B", "KB", "MB", "GB"):
-        if amount < 1024 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return ""  # pragma: no cover - the loop always returns
-
-
-def _parse(stamp: str | None) -> dt.datetime | None:
-    if not stamp:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _took(job: JobRow) -> str:
-    start, end = _parse(job.submitted_at), _parse(job.finished_at)
-    return _duration((end - start).total_seconds()) if start and end else ""
+    return body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _elapsed(jobs: list[JobRow]) -> tuple[float | None, float | None]:
     """Wall-clock span from the first submit to the last finish, and summed job time."""
-    starts = [s for j in jobs if (s := _parse(j.submitted_at))]
-    ends = [e for j in jobs if (e := _parse(j.finished_at))]
+    starts = [s for j in jobs if (s := parse_time(j.submitted_at))]
+    ends = [e for j in jobs if (e := parse_time(j.finished_at))]
     span = (max(ends) - min(starts)).total_seconds() if starts and ends else None
     busy = [
         (e - s).total_seconds()
         for j in jobs
-        if (s := _parse(j.submitted_at)) and (e := _parse(j.finished_at))
+        if (s := parse_time(j.submitted_at)) and (e := parse_time(j.finished_at))
     ]
     return span, (sum(busy) if busy else None)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _now() -> str:

@@ -83,7 +83,6 @@ class Template:
             self._memo[memo_key] = out
         return out
 
-
     def _context(self, local: dict[str, Any]) -> Any:
         """A Jinja Context over `local`, reused between renders: building one per render
         costs as much as rendering a short template. Safe because expansion renders one

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,8 @@ from grokbatch.errors import InputError
 from grokbatch.export import export_rows
 from grokbatch.state.base import JobRow, JobState
 
-from .test_report import make_row
+from .media import write_mp4
+from .test_report import i2v_request, make_row
 
 
 def rows() -> list[JobRow]:
@@ -102,14 +104,14 @@ def test_jsonl_round_trip_streams() -> None:
 def test_csv_guards_against_formula_injection(payload: str) -> None:
     row = make_row(
         key=payload,
-        prompt=payload,
         coords={"style": payload, "n": -5},
         error=payload,
         state=JobState.FAILED,
+        request={**i2v_request(payload, payload), "prompt": payload},
     )
     _, text = export("csv", [row])
     (got,) = csv.DictReader(io.StringIO(text, newline=""))
-    for column in ("key", "prompt", "coord.style", "error"):
+    for column in ("key", "prompt", "coord.style", "error", "image", "reference_images"):
         assert got[column] == "'" + payload
     assert got["coord.n"] == "-5"  # a number we wrote is not a formula
 
@@ -126,3 +128,77 @@ def test_empty_and_unknown_format() -> None:
     assert export("jsonl", []) == (0, "")
     with pytest.raises(InputError, match="csv, jsonl"):
         export("xlsx", rows())
+
+
+def test_source_images_in_both_formats() -> None:
+    row = make_row(
+        request=i2v_request(
+            "https://img.example/in.jpg", "https://img.example/a.png", "https://img.example/b.png"
+        )
+    )
+    _, text = export("csv", [row, make_row(key="t2v")])
+    got, plain = csv.DictReader(io.StringIO(text, newline=""))
+    assert got["image"] == "https://img.example/in.jpg"
+    assert got["reference_images"] == "https://img.example/a.png https://img.example/b.png"
+    assert (plain["image"], plain["reference_images"]) == ("", "")
+    _, text = export("jsonl", [row])
+    record = json.loads(text)
+    assert record["image"] == "https://img.example/in.jpg"
+    assert record["reference_images"] == ["https://img.example/a.png", "https://img.example/b.png"]
+
+
+def test_figures_equal_the_ledger() -> None:
+    refunded = make_row(  # the ledger books a refunded attempt as charged 0
+        key="r", state=JobState.FAILED, charged_credits=0.0, spent_credits=0.0, charged_usd=0.0
+    )
+    unpriced = make_row(key="u", provider="aimlapi", estimated_usd=None, spent_usd=0.0)
+    _, text = export("jsonl", [refunded, unpriced, make_row(key="d")])
+    r, u, d = (json.loads(line) for line in text.splitlines())
+    assert (r["charged_credits"], r["charged_usd"], r["refunded"], r["spent_credits"]) == (
+        0.0,
+        0.0,
+        True,
+        0.0,
+    )
+    assert (u["estimated_usd"], u["spent_usd"], u["reserved_usd"]) == (None, None, None)
+    assert (d["charged_credits"], d["refunded"], d["spent_usd"], d["reserved_credits"]) == (
+        10.0,
+        False,
+        0.5,
+        0.0,
+    )
+    _, text = export("csv", [refunded, unpriced])
+    rc, uc = csv.DictReader(io.StringIO(text, newline=""))
+    assert (rc["charged_credits"], rc["refunded"], uc["spent_usd"]) == ("0.0", "true", "")
+
+
+def test_delivered_versus_requested(tmp_path: Path) -> None:
+    asked = {"duration": 6, "aspect_ratio": "9:16", "resolution": "720p"}
+    write_mp4(tmp_path / "ok.mp4", 720, 1280, 6.0)
+    write_mp4(tmp_path / "off.mp4", 1280, 720, 10.0)
+    (tmp_path / "junk.mp4").write_bytes(b"<html>expired</html>")
+    rows = [
+        make_row(key=k, output_path=f"{k}.mp4", request=i2v_request(None, **asked))
+        for k in ("ok", "off", "junk", "gone")
+    ]
+    out = io.StringIO()
+    export_rows(rows, out, format="jsonl", output_dir=tmp_path)
+    ok, off, junk, gone = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (ok["delivered_duration"], ok["delivered_width"], ok["delivered_height"]) == (
+        6.0,
+        720,
+        1280,
+    )
+    assert ok["mismatches"] == []
+    assert off["mismatches"] == ["10 s long, 6 s requested", "1280×720 (16:9), 9:16 requested"]
+    assert junk["delivered_width"] is None
+    assert junk["mismatches"] == [
+        "a file that is neither an MP4 video nor a PNG, JPEG or WebP image was delivered "
+        "for a video"
+    ]
+    assert gone["mismatches"] == [] and gone["delivered_duration"] is None
+    out = io.StringIO(newline="")
+    export_rows(rows, out, format="csv", output_dir=tmp_path)
+    _, off_csv, _, _ = csv.DictReader(io.StringIO(out.getvalue(), newline=""))
+    assert off_csv["mismatches"] == "10 s long, 6 s requested; 1280×720 (16:9), 9:16 requested"
+    assert (off_csv["delivered_duration"], off_csv["delivered_width"]) == ("10.0", "1280")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from grokbatch.report import CSP, render_report, write_report
-from grokbatch.state.base import JobRow, JobState
+from grokbatch.state.base import JobRecord, JobRow, JobState
 
 HOSTILE = "<script>alert(1)</script>\"onerror=alert(2) x='</script><img src=x onerror=alert(3)>"
 
@@ -62,6 +62,23 @@ def make_row(**overrides: Any) -> JobRow:
     return JobRow(**fields)
 
 
+def job_record(**overrides: Any) -> JobRecord:
+    """A job as a runner registers it, for tests that go through the real store."""
+    fields: dict[str, Any] = {
+        "key": "k1",
+        "provider": "apiframe",
+        "model": None,
+        "prompt_id": "hero",
+        "coords": {"prompt": "hero"},
+        "request": {"provider": "apiframe", "prompt": "a hero shot", "params": {}},
+        "output_path": "hero.mp4",
+        "estimated_credits": 25.0,
+        "estimated_usd": None,
+        "price_basis": "published",
+    }
+    return JobRecord(**(fields | overrides))
+
+
 def write_png(path: Path, *, seed: int = 0, width: int = 160, height: int = 90) -> Path:
     """Write a small gradient PNG with nothing but zlib, so tests need no imaging library."""
     rows = bytearray()
@@ -99,6 +116,7 @@ class Page(HTMLParser):
         self.stack: list[str] = []
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self.text: list[tuple[str, str]] = []
+        self.rows: list[list[str]] = []  # table rows, each cell's text
         self.feed(text)
         self.close()
 
@@ -108,6 +126,10 @@ class Page(HTMLParser):
             self.stack.append(tag)
         if tag == "script":
             self.scripts.append((dict(attrs), ""))
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag in ("th", "td") and self.rows:
+            self.rows[-1].append("")
 
     def handle_endtag(self, tag: str) -> None:
         while self.stack and self.stack.pop() != tag:
@@ -116,6 +138,8 @@ class Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         where = self.stack[-1] if self.stack else ""
         self.text.append((where, data))
+        if self.rows and self.rows[-1] and ("td" in self.stack or "th" in self.stack):
+            self.rows[-1][-1] += data
         if where == "script":
             attrs, body = self.scripts[-1]
             self.scripts[-1] = (attrs, body + data)
@@ -129,6 +153,16 @@ class Page(HTMLParser):
 
     def cards(self) -> list[dict[str, str | None]]:
         return [a for t, a in self.tags if t == "article" and "card" in (a.get("class") or "")]
+
+
+def i2v_request(image: str | None, *refs: str, **params: Any) -> dict[str, Any]:
+    """A stored request for an image-to-video job (image and/or reference images)."""
+    values: dict[str, Any] = {"duration": 6, **params}
+    if image is not None:
+        values["image"] = image
+    if refs:
+        values["reference_images"] = list(refs)
+    return {"provider": "apiframe", "model": None, "prompt": "it moves", "params": values}
 
 
 def render(rows: list[JobRow], tmp_path: Path, **kwargs: Any) -> Page:
@@ -239,7 +273,7 @@ def test_reserved_axis_names_do_not_clash(tmp_path: Path) -> None:
     assert "coord.state" in filters and "coord.q" in filters
 
 
-@pytest.mark.parametrize("where", ["prompt", "coords", "error", "provider", "path"])
+@pytest.mark.parametrize("where", ["prompt", "coords", "error", "provider", "path", "sources"])
 def test_hostile_strings_are_escaped(tmp_path: Path, where: str) -> None:
     cases: dict[str, dict[str, Any]] = {
         "prompt": {"prompt": HOSTILE},
@@ -252,6 +286,11 @@ def test_hostile_strings_are_escaped(tmp_path: Path, where: str) -> None:
         },
         "provider": {"provider": HOSTILE, "model": HOSTILE},
         "path": {"output_path": HOSTILE + ".png", "key": HOSTILE, "sha256": HOSTILE},
+        "sources": {
+            "request": i2v_request(
+                "https://x.example/" + HOSTILE, HOSTILE, "javascript:alert(4)//" + HOSTILE
+            )
+        },
     }
     overrides = cases[where]
     html = render_report(
@@ -269,17 +308,23 @@ def test_hostile_strings_are_escaped(tmp_path: Path, where: str) -> None:
     assert html.count("</script>") == 2
     assert "<script>alert" not in html and "<img src=x" not in html
     # ...and the text reads back exactly as given.
-    if where != "path":
+    if where not in ("path", "sources"):
         assert any(HOSTILE in t for _, t in page.text)
+    # A source link is http(s) or nothing: a javascript: URL never becomes an href.
+    hrefs = [a.get("href") or "" for _, a in page.tags]
+    assert not any(h.lower().lstrip().startswith("javascript") for h in hrefs)
     data = json.loads(page.scripts[0][1])  # the embedded JSON still parses
     assert isinstance(data["axes"], list)
 
 
 def test_no_remote_resources(tmp_path: Path) -> None:
-    page = render([make_row(), make_row(key="i", output_path="a.png")], tmp_path)
-    for _, attrs in page.tags:
+    sourced = make_row(key="s", request=i2v_request("https://cdn.example/a.jpg"))
+    page = render([make_row(), make_row(key="i", output_path="a.png"), sourced], tmp_path)
+    for tag, attrs in page.tags:
         for name in ("src", "href", "poster", "action", "data"):
             value = attrs.get(name) or ""
+            if tag == "a" and name == "href" and attrs.get("class") == "source":
+                continue  # a link the user may click: nothing is loaded
             assert "//" not in value and not value.startswith(("http:", "https:")), attrs
     (csp,) = page.find("meta", http_equiv="Content-Security-Policy")
     assert csp["content"] == CSP
@@ -296,20 +341,16 @@ def test_write_report_is_atomic_and_complete(tmp_path: Path) -> None:
 
 
 def test_reads_rows_from_the_real_store(tmp_path: Path) -> None:
-    from grokbatch.state import JobRecord, Limits, open_store
+    from grokbatch.state import Limits, open_store
 
     store = open_store(tmp_path / "state.db")
     try:
-        record = JobRecord(
-            key="k1",
+        record = job_record(
             provider="kie",
-            model=None,
-            prompt_id="hero",
             coords={"prompt": "hero", "style": "noir"},
             request={"provider": "kie", "prompt": "a hero shot", "params": {}},
             output_path="hero/noir.mp4",
             estimated_credits=12.0,
-            estimated_usd=None,
             price_basis="guessed",
         )
         store.add_jobs("m", [record], run_id=None)
@@ -321,3 +362,200 @@ def test_reads_rows_from_the_real_store(tmp_path: Path) -> None:
     (card,) = page.cards()
     assert card["data-state"] == "submitting"
     assert any("12~" in t for _, t in page.text)
+
+
+def test_contact_sheet_controls(tmp_path: Path) -> None:
+    rows = [
+        make_row(key="a", coords={"style": "noir", "aspect_ratio": "16:9", "take": 1}),
+        make_row(key="b", coords={"style": "noir", "aspect_ratio": "16:9", "take": 2}),
+        make_row(key="c", coords={"style": "anime", "rows": "x", "cols": "y"}),
+    ]
+    page = render(rows, tmp_path)
+    assert page.find("select", id="rows") and page.find("select", id="cols")
+    # Every axis (and state) can lay out the page: in "group by", sheet rows, sheet columns.
+    options = [a["value"] for t, a in page.tags if t == "option"]
+    for key in ("style", "aspect_ratio", "take", "provider", "state"):
+        assert options.count(key) == 3, key
+    # Axes named like the sheet's own hash keys are filtered as coord.NAME.
+    filters = {a["data-filter"] for a in page.find("select") if a.get("data-filter")}
+    assert {"coord.rows", "coord.cols", "style", "take"} <= filters
+    # The script builds the sheet from the cards' axis attributes: every card carries them.
+    data = json.loads(page.scripts[0][1])
+    attr = {a["name"]: a["attr"] for a in data["axes"]}
+    a, b, _ = page.cards()
+    assert (a[attr["style"]], a[attr["aspect_ratio"]], a[attr["take"]]) == ("noir", "16:9", "1")
+    assert b[attr["take"]] == "2"
+
+
+def test_source_image_and_references_beside_the_clip(tmp_path: Path) -> None:
+    dot = "data:image/png;base64,iVBORw0KGgo="
+    rows = [
+        make_row(
+            key="i2v",
+            request=i2v_request(
+                "https://images.example.com/in/portrait.jpg?sig=1",
+                "https://images.example.com/a.png",
+                "ftp://old.example/b.png",
+            ),
+        ),
+        make_row(key="inline", request=i2v_request(dot)),
+        make_row(key="t2v"),
+    ]
+    page = render(rows, tmp_path)
+    links = page.find("a", **{"class": "source"})
+    assert [(a["data-role"], a["href"]) for a in links] == [
+        ("image", "https://images.example.com/in/portrait.jpg?sig=1"),
+        ("reference", "https://images.example.com/a.png"),
+    ]
+    assert all(a["rel"] == "noopener noreferrer" for a in links)
+    texts = [t for _, t in page.text]
+    assert "portrait.jpg" in texts and "a.png" in texts and "ref 2" in texts
+    # Not http(s): shown, never linked.
+    (plain,) = [a for t, a in page.tags if t == "span" and a.get("class") == "source"]
+    assert plain["title"] == "ftp://old.example/b.png"
+    # A data: image is local content: shown as an image.
+    (figure,) = page.find("figure", **{"class": "source"})
+    (img,) = page.find("img")
+    assert img["src"] == dot and figure["data-role"] == "image"
+
+
+def test_delivered_clips_that_differ_from_the_request_are_flagged(tmp_path: Path) -> None:
+    from .media import write_mp4
+
+    out = tmp_path / "out"
+    asked = {"duration": 6, "aspect_ratio": "16:9", "resolution": "720p"}
+    write_mp4(out / "good.mp4", 1280, 720, 6.0)
+    write_mp4(out / "short.mp4", 1280, 720, 4.0)
+    write_mp4(out / "square.mp4", 720, 720, 6.0)
+    rows = [
+        make_row(key=name, output_path=f"{name}.mp4", request=i2v_request(None, **asked))
+        for name in ("good", "short", "square", "missing")
+    ]
+    page = render(rows, tmp_path)
+    flagged = {c["data-key"] for c in page.cards() if c.get("data-mismatch")}
+    assert flagged == {"short", "square"}
+    texts = [t for _, t in page.text]
+    assert "4 s long, 6 s requested" in texts
+    assert "720×720 (1:1), 16:9 requested" in texts
+    assert "6 s · 1280×720" in texts  # what was delivered, per card
+    (tile,) = page.find("div", id="differ")
+    assert "2" in [t for w, t in page.text if w == "b"]
+    assert tile["class"] == "tile warn"
+
+
+def test_figures_equal_the_ledger(tmp_path: Path) -> None:
+    refunded = make_row(  # the ledger books a refunded attempt as charged 0
+        key="refunded",
+        state=JobState.FAILED,
+        charged_credits=0.0,
+        spent_credits=0.0,
+        estimated_credits=25.0,
+        error="the provider failed it",
+    )
+    kept = make_row(key="kept", state=JobState.FAILED, charged_credits=25.0, spent_credits=25.0)
+    done = make_row(key="done", charged_credits=10.0, spent_credits=10.0)
+    page = render([refunded, kept, done], tmp_path)
+    dds = [t for w, t in page.text if w == "dd"]
+    assert "0 (refunded)" in dds and dds.count("25") == 1 and "10" in dds
+    assert "estimated 25 · spent 0" in dds  # the refunded job's ledger figures
+    # The totals sum what the cards show: spent 35, charged by provider 35 (0 + 25 + 10).
+    (row,) = [r for r in table_rows(page) if r and r[0] == "apiframe"]
+    assert row[1:7] == ["3", "credits", "45", "35", "0", "35 (3 jobs)"]
+    heads = [t for w, t in page.text if w == "th"]
+    for label in ("estimated", "spent", "reserved"):
+        assert label in heads
+
+
+def test_usd_total_only_where_every_price_is_known(tmp_path: Path) -> None:
+    known = [
+        make_row(key="a", provider="xai", estimated_usd=0.5, spent_usd=0.5),
+        make_row(key="b", provider="apiframe", estimated_usd=0.25, spent_usd=0.25),
+    ]
+    page = render(known, tmp_path)
+    (total,) = [r for r in table_rows(page) if r and r[0] == "all providers"]
+    assert total[-3:] == ["$0.75", "$0.75", "$0.00"]
+    assert not page.find("p", id="no-usd-total")
+
+    unknown = make_row(key="c", provider="aimlapi", estimated_usd=None, spent_usd=0.0)
+    page = render([*known, unknown], tmp_path)
+    assert not [r for r in table_rows(page) if r and r[0] == "all providers"]
+    assert len(page.find("p", id="no-usd-total")) == 1
+    text = " ".join(t for _, t in page.text)
+    assert "no USD price is known for aimlapi" in text
+    (row,) = [r for r in table_rows(page) if r and r[0] == "aimlapi"]
+    assert row[-1] == "no USD price" and "$" not in " ".join(row)
+    # No partial sum anywhere: $0.75 appears only in the per-provider rows' own cells.
+    assert "$0.75" not in text
+
+
+def table_rows(page: Page) -> list[list[str]]:
+    """The money table's rows, each cell's whole text (td text includes its <small>)."""
+    return [[cell.strip() for cell in row] for row in page.rows]
+
+
+def test_a_refund_on_a_retried_job_shows_charged_0_and_earlier_attempts_stay_spent(
+    tmp_path: Path,
+) -> None:
+    from grokbatch.state import Limits, open_store
+
+    store = open_store(tmp_path / "state.db")
+    try:
+        record = job_record()
+        store.add_jobs("m", [record], run_id=None)
+        run = store.start_run(manifest="m", manifest_path="m.yaml", options={})
+        for attempt, refunded in ((1, False), (2, True)):
+            assert store.reserve("m", "k1", run_id=run, credits=25, usd=None, limits=Limits())
+            store.mark_submitted("m", "k1", run_id=run, remote_id=f"r{attempt}", charged=25)
+            store.mark_failed(
+                "m",
+                "k1",
+                run_id=run,
+                error="failed",
+                error_kind="RemoteJobError",
+                refunded=refunded,
+            )
+            if attempt == 1:
+                store.reset("m", "k1", run_id=run, reason="--retry-failed")
+        (row,) = store.jobs("m")
+        # The ledger books the refunded attempt as charged 0; the first attempt stays spent.
+        assert (row.attempts, row.spent_credits, row.charged_credits) == (2, 25, 0)
+        with_log = render([row], tmp_path)
+    finally:
+        store.close()
+    # The first attempt's 25 stays spent; the second was refunded, so it was charged 0.
+    dds = [t for w, t in with_log.text if w == "dd"]
+    assert "0 (refunded)" in dds and "estimated 25 · spent 25" in dds
+
+
+def test_report_command_writes_and_opens_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from grokbatch.cli import main
+    from grokbatch.state import open_store
+
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "name: opened\nprovider: apiframe\nprompts: [{id: a, template: a fox}]\n"
+        "defaults: {duration: 6}\noutput: {path: a.mp4}\n",
+        encoding="utf-8",
+    )
+    with open_store(tmp_path / "state.db") as store:
+        record = job_record(
+            prompt_id="a",
+            coords={"prompt": "a"},
+            request={"provider": "apiframe", "prompt": "a fox", "params": {"duration": 6}},
+            output_path="a.mp4",
+        )
+        store.add_jobs("opened", [record], run_id=None)
+    launched: list[str] = []
+    monkeypatch.setattr("click.launch", lambda url, **kw: launched.append(url) or 0)
+    out = tmp_path / "pages" / "r.html"
+    args = ["report", str(manifest), "--db", str(tmp_path / "state.db"), "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and launched == []
+    result = CliRunner().invoke(main, [*args, "--open"])
+    assert result.exit_code == 0, result.output
+    assert launched == [str(out.resolve())]

@@ -9,21 +9,26 @@
   data.axes.forEach(function (a) { attrOf[a.key] = a.attr; valuesOf[a.key] = a.values; });
   var selects = Array.prototype.slice.call(document.querySelectorAll("select[data-filter]"));
   var group = document.getElementById("group"), q = document.getElementById("q");
-  var shownLabel = document.getElementById("shown"), grouped = null;
+  var rowsSel = document.getElementById("rows"), colsSel = document.getElementById("cols");
+  var shownLabel = document.getElementById("shown"), laidOut = null, sheetTable = null;
+  var nameOf = {state: "state"};
+  data.axes.forEach(function (a) { nameOf[a.key] = a.name; });
 
+  function label(v) { return v === "" ? "(none)" : v; }
+  function valueOf(card, key) { return key ? card.getAttribute(attrOf[key]) || "" : ""; }
+  function axisValues(key) { return key ? valuesOf[key].concat([""]) : [""]; }
+
+  // Cards are moved, never copied: one element per job, whatever the layout.
   function regroup(key) {
-    if (key === grouped) return;
-    grouped = key;
     main.textContent = "";
     var sections = [], byValue = {};
-    var values = key ? valuesOf[key].concat([""]) : [""];
-    values.forEach(function (v) {
+    axisValues(key).forEach(function (v) {
       var sec = document.createElement("section"), grid = document.createElement("div");
       sec.className = key ? "group row" : "group";
       grid.className = "grid";
       if (key) {
-        var h = document.createElement("h2"), label = v === "" ? "(none)" : v;
-        h.textContent = key + ": " + label;
+        var h = document.createElement("h2");
+        h.textContent = nameOf[key] + ": " + label(v);
         h.appendChild(document.createElement("small"));
         sec.appendChild(h);
       }
@@ -32,10 +37,88 @@
       byValue[v] = grid;
     });
     cards.forEach(function (c) {
-      var v = key ? c.getAttribute(attrOf[key]) || "" : "";
+      var v = valueOf(c, key);
       (byValue[v] || byValue[""]).appendChild(c);
     });
     sections.forEach(function (s) { main.appendChild(s); });
+  }
+
+  // The contact sheet: a row per value of one axis, a column per value of another, and in
+  // each cell the clips of that pair side by side (takes, or several jobs).
+  function sheet(rk, ck) {
+    main.textContent = "";
+    var table = document.createElement("table"), cells = {};
+    table.id = "sheet";
+    table.className = "sheet";
+    var head = table.createTHead().insertRow(), corner = document.createElement("th");
+    corner.className = "corner";
+    corner.textContent = [rk ? nameOf[rk] + " \u2193" : "", ck ? nameOf[ck] + " \u2192" : ""]
+      .filter(Boolean).join("  ");
+    head.appendChild(corner);
+    axisValues(ck).forEach(function (c) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.setAttribute("data-col", c);
+      th.textContent = ck ? label(c) : "";
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    axisValues(rk).forEach(function (r) {
+      var tr = body.insertRow(), th = document.createElement("th");
+      tr.setAttribute("data-row", r);
+      th.scope = "row";
+      th.textContent = rk ? label(r) : "";
+      tr.appendChild(th);
+      axisValues(ck).forEach(function (c) {
+        var td = document.createElement("td"), cell = document.createElement("div");
+        td.setAttribute("data-row", r);
+        td.setAttribute("data-col", c);
+        cell.className = "cell";
+        td.appendChild(cell);
+        tr.appendChild(td);
+        cells[JSON.stringify([r, c])] = cell;
+      });
+    });
+    cards.forEach(function (card) {
+      var cell = cells[JSON.stringify([valueOf(card, rk), valueOf(card, ck)])];
+      (cell || cells[JSON.stringify(["", ""])]).appendChild(card);
+    });
+    var wrap = document.createElement("div");
+    wrap.className = "sheet-wrap";
+    wrap.appendChild(table);
+    main.appendChild(wrap);
+    return table;
+  }
+
+  function layout() {
+    var rk = rowsSel.value, ck = colsSel.value;
+    var sig = rk || ck ? "sheet|" + rk + "|" + ck : "group|" + group.value;
+    group.disabled = Boolean(rk || ck);
+    if (sig === laidOut) return;
+    laidOut = sig;
+    sheetTable = rk || ck ? sheet(rk, ck) : null;
+    if (!sheetTable) regroup(group.value);
+    main.classList.toggle("as-sheet", Boolean(sheetTable));
+  }
+
+  // Rows and columns left without a visible clip (after filtering) are hidden.
+  function fitSheet() {
+    var rowsSeen = {}, colsSeen = {};
+    var tds = Array.prototype.slice.call(sheetTable.querySelectorAll("td"));
+    tds.forEach(function (td) {
+      var n = td.querySelectorAll("article.card:not([hidden])").length;
+      td.setAttribute("data-count", String(n));
+      if (n) {
+        rowsSeen[td.getAttribute("data-row")] = true;
+        colsSeen[td.getAttribute("data-col")] = true;
+      }
+    });
+    sheetTable.querySelectorAll("tbody tr").forEach(function (tr) {
+      tr.hidden = !rowsSeen[tr.getAttribute("data-row")];
+    });
+    sheetTable.querySelectorAll("[data-col]").forEach(function (el) {
+      el.hidden = !colsSeen[el.getAttribute("data-col")];
+    });
   }
 
   function apply(writeHash) {
@@ -43,7 +126,7 @@
     selects.forEach(function (s) {
       if (s.value) wanted.push([attrOf[s.getAttribute("data-filter")], s.value]);
     });
-    regroup(group.value);
+    layout();
     cards.forEach(function (c, i) {
       var ok = !needle || texts[i].indexOf(needle) >= 0;
       for (var k = 0; ok && k < wanted.length; k++) {
@@ -52,13 +135,17 @@
       c.hidden = !ok;
       if (ok) shown++;
     });
-    Array.prototype.forEach.call(main.children, function (sec) {
-      var n = sec.querySelectorAll("article.card:not([hidden])").length;
-      var total = sec.querySelectorAll("article.card").length;
-      sec.hidden = total === 0 || (n === 0 && grouped !== "");
-      var small = sec.querySelector("h2 small");
-      if (small) small.textContent = n + " of " + total;
-    });
+    if (sheetTable) {
+      fitSheet();
+    } else {
+      Array.prototype.forEach.call(main.children, function (sec) {
+        var n = sec.querySelectorAll("article.card:not([hidden])").length;
+        var total = sec.querySelectorAll("article.card").length;
+        sec.hidden = total === 0 || (n === 0 && group.value !== "");
+        var small = sec.querySelector("h2 small");
+        if (small) small.textContent = n + " of " + total;
+      });
+    }
     shownLabel.textContent = shown + " of " + cards.length + " shown";
     body.setAttribute("data-shown", String(shown));
     if (writeHash) {
@@ -68,6 +155,8 @@
       });
       if (needle) p.set("q", q.value.trim());
       if (group.value) p.set("group", group.value);
+      if (rowsSel.value) p.set("rows", rowsSel.value);
+      if (colsSel.value) p.set("cols", colsSel.value);
       try { history.replaceState(null, "", "#" + p.toString()); } catch (e) { /* file:// */ }
     }
   }
@@ -82,6 +171,8 @@
     var p = new URLSearchParams(location.hash.replace(/^#/, ""));
     selects.forEach(function (s) { setSelect(s, p.get(s.getAttribute("data-filter")) || ""); });
     setSelect(group, p.get("group") || "");
+    setSelect(rowsSel, p.get("rows") || "");
+    setSelect(colsSel, p.get("cols") || "");
     q.value = p.get("q") || "";
   }
 
@@ -100,7 +191,7 @@
   }
 
   document.getElementById("controls").hidden = false;
-  selects.concat([group]).forEach(function (s) {
+  selects.concat([group, rowsSel, colsSel]).forEach(function (s) {
     s.addEventListener("change", function () { apply(true); });
   });
   q.addEventListener("input", function () { apply(true); });
