@@ -12,71 +12,21 @@ millionths, so a reservation is checked in constant time and exactly.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import json
-import os
-import socket
-from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .. import __version__
 from ..errors import BudgetExceededError
 from ..formatting import amount
 from . import transitions as tx
-from .base import JobRow, JobState, Limits, StateStore, Usage
+from .base import JobRow, JobState, Limits
+from .sqlbase import JOB_COLUMNS, MICRO, Connection, SQLReads, job_row, micro, now
 from .transitions import Event, Raw
 
-MICRO = 1_000_000
-PAGE = 1_000  # rows per jobs() page
 
-# JobRow's fields are the jobs table's columns (plus run_id, internal).
-JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRow))
+class SQLStore(SQLReads):
+    """Transitions and budgets over any SQL backend with `?` placeholders."""
 
-
-class Connection(Protocol):
-    """What the SQL below needs of a DB-API connection: execute() → a cursor."""
-
-    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
-
-
-def now() -> str:
-    """The current time as ISO-8601 UTC with milliseconds, e.g. 2025-01-31T12:00:00.000Z."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def to_json(value: Mapping[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def micro(value: float | None) -> int:
-    return round((value or 0.0) * MICRO)
-
-
-def job_row(values: Iterable[Any]) -> JobRow:
-    """A JobRow from the JOB_COLUMNS of a row."""
-    data = dict(zip(JOB_COLUMNS, values, strict=True))
-    data["coords"] = json.loads(data["coords"])
-    data["request"] = json.loads(data["request"])
-    data["state"] = JobState(data["state"])
-    return JobRow(**data)
-
-
-class SQLStore(StateStore):
-    """Transitions, budgets, runs and events over any SQL backend with `?` placeholders."""
-
-    order_column = "rowid"  # insertion order, for paging
     lock_clause = ""  # appended to a SELECT that locks the job's row ("FOR UPDATE")
-
-    @abstractmethod
-    def _tx(self) -> AbstractContextManager[Connection]:
-        """One write transaction that holds whatever lock makes a read-then-write atomic."""
-
-    @abstractmethod
-    def _read(self) -> AbstractContextManager[Connection]:
-        """A connection for one read, with no transaction left open afterwards."""
 
     # --- the one transition ---------------------------------------------------------------
     def _transition(
@@ -125,115 +75,6 @@ class SQLStore(StateStore):
             (manifest, key),
         ).fetchone()
         return None if row is None else job_row(row)
-
-    def _event(
-        self,
-        conn: Connection,
-        *,
-        run_id: int | None,
-        kind: str,
-        manifest: str | None,
-        key: str | None,
-        detail: Mapping[str, Any] | None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO events (run_id, manifest, job_key, at, kind, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, manifest, key, now(), kind, to_json(detail)),
-        )
-
-    # --- runs -----------------------------------------------------------------------------
-    def start_run(self, *, manifest: str, manifest_path: str, options: Mapping[str, Any]) -> int:
-        with self._tx() as conn:
-            row = conn.execute(
-                "INSERT INTO runs (manifest, manifest_path, started_at, status, options, "
-                "grokbatch_version, pid, hostname) VALUES (?, ?, ?, 'running', ?, ?, ?, ?) "
-                "RETURNING id",
-                (
-                    manifest,
-                    manifest_path,
-                    now(),
-                    to_json(options),
-                    __version__,
-                    os.getpid(),
-                    socket.gethostname(),
-                ),
-            ).fetchone()
-            run_id = int(row[0])
-            self._event(
-                conn, run_id=run_id, kind="run_started", manifest=manifest, key=None, detail=None
-            )
-            return run_id
-
-    def finish_run(self, run_id: int, *, status: str, summary: Mapping[str, Any]) -> None:
-        with self._tx() as conn:
-            row = conn.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ? "
-                "RETURNING manifest",
-                (now(), status, to_json(summary), run_id),
-            ).fetchone()
-            self._event(
-                conn,
-                run_id=run_id,
-                kind="run_finished",
-                manifest=row[0] if row else None,
-                key=None,
-                detail={"status": status},
-            )
-
-    # --- reads ----------------------------------------------------------------------------
-    def get(self, manifest: str, key: str) -> JobRow | None:
-        with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE manifest = ? AND key = ?",
-                (manifest, key),
-            ).fetchone()
-        return None if row is None else job_row(row)
-
-    def jobs(self, manifest: str, *, states: Iterable[JobState] | None = None) -> Iterator[JobRow]:
-        # Paged, with no read transaction held between pages: a runner iterating 100,000
-        # jobs for hours never pins the database.
-        where = "manifest = ?"
-        params: list[Any] = [manifest]
-        if states is not None:
-            values = [s.value for s in states]
-            if not values:
-                return
-            where += f" AND state IN ({', '.join('?' for _ in values)})"
-            params += values
-        order = self.order_column
-        last = 0
-        while True:
-            with self._read() as conn:
-                page = conn.execute(
-                    f"SELECT {order}, {', '.join(JOB_COLUMNS)} FROM jobs WHERE {where} "
-                    f"AND {order} > ? ORDER BY {order} LIMIT {PAGE}",
-                    (*params, last),
-                ).fetchall()
-            for row in page:
-                yield job_row(row[1:])
-            if len(page) < PAGE:
-                return
-            last = page[-1][0]
-
-    def counts(self, manifest: str) -> dict[JobState, int]:
-        result = dict.fromkeys(JobState, 0)
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT state, COUNT(*) FROM jobs WHERE manifest = ? GROUP BY state", (manifest,)
-            ).fetchall()
-        for state, n in rows:
-            result[JobState(state)] = n
-        return result
-
-    def usage(self, manifest: str) -> dict[str, Usage]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT provider, spent_credits_micro, reserved_credits_micro, spent_usd_micro, "
-                "reserved_usd_micro FROM _grokbatch_usage WHERE manifest = ? ORDER BY provider",
-                (manifest,),
-            ).fetchall()
-        return {provider: Usage(*(v / MICRO for v in values)) for provider, *values in rows}
 
     # --- transitions ----------------------------------------------------------------------
     def reserve(
@@ -466,43 +307,3 @@ class SQLStore(StateStore):
                 changes=tx.reset,
                 detail={"reason": reason},
             )
-
-    # --- events ---------------------------------------------------------------------------
-    def log(
-        self,
-        *,
-        run_id: int | None,
-        kind: str,
-        manifest: str | None = None,
-        key: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        with self._tx() as conn:
-            self._event(conn, run_id=run_id, kind=kind, manifest=manifest, key=key, detail=detail)
-
-    def events(self, manifest: str, *, key: str | None = None) -> Iterator[dict[str, Any]]:
-        where, params = "manifest = ?", [manifest]
-        if key is not None:
-            where += " AND job_key = ?"
-            params.append(key)
-        last = 0
-        while True:
-            with self._read() as conn:
-                page = conn.execute(
-                    "SELECT id, run_id, manifest, job_key, at, kind, detail FROM events "
-                    f"WHERE {where} AND id > ? ORDER BY id LIMIT {PAGE}",
-                    (*params, last),
-                ).fetchall()
-            for id_, run_id, m, job_key, at, kind, detail in page:
-                yield {
-                    "id": id_,
-                    "run_id": run_id,
-                    "manifest": m,
-                    "job_key": job_key,
-                    "at": at,
-                    "kind": kind,
-                    "detail": json.loads(detail) if detail else {},
-                }
-            if len(page) < PAGE:
-                return
-            last = page[-1][0]

@@ -25,7 +25,8 @@ from sqlite_utils import Database
 from ..errors import StateUnavailableError
 from .base import JobRecord, JobState
 from .migrations import migrate
-from .sql import SQLStore, now, to_json
+from .sql import SQLStore
+from .sqlbase import now, to_json
 
 BUSY_TIMEOUT_S = 10.0
 _CHUNK = 5_000  # jobs per add_jobs transaction: short enough not to starve other runners
