@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = Path(".grokbatch") / "state.db"
 SANDBOX_DB = Path(".grokbatch") / "sandbox.db"
-SANDBOX_KEY = "sandbox-key"  # the emulator accepts any non-empty key
 SANDBOX_ENV = "GROKBATCH_SANDBOX"
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
 _SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
@@ -95,7 +94,9 @@ def resolve_connections(
             continue
         adapter = providers.get(ref.name)
         if sandbox_urls is not None:
-            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], SANDBOX_KEY)
+            from .emulator import DEFAULT_KEYS  # the keys the sandbox's emulator accepts
+
+            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], DEFAULT_KEYS[ref.name])
         else:
             out[ref.name] = Connection(
                 ref.name,

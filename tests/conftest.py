@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from grokbatch.emulator import Emulator, EmulatorConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,3 +29,16 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """The emulator, every job done at its first poll, seeded (raw-HTTP emulator tests)."""
+    with Emulator(EmulatorConfig(latency=0.0, seed=7, retry_after=0.5)) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as client:  # one for all: building one takes ~30 ms
+        yield client

@@ -34,6 +34,7 @@ from grokbatch.manifest import loads
 from grokbatch.providers.base import HttpRequest, HttpResponse, Polled, RemoteState
 from grokbatch.providers.client import ProviderClient
 
+from . import pending
 from .openapi import AIML_FETCH_FILE, AIML_FILE, AIML_POLL, AIML_SUBMIT, openapi_schema
 
 pytestmark = pytest.mark.anyio
@@ -82,10 +83,13 @@ def job_for(provider: str, prompt: str = "A lamp on a desk") -> Job:
 
 
 def client_for(
-    emu: Emulator, http: httpx.AsyncClient, provider: str, key: str = "k-123456"
+    emu: Emulator, http: httpx.AsyncClient, provider: str, key: str | None = None
 ) -> ProviderClient:
     return ProviderClient(
-        providers.get(provider), http=http, base_url=emu.base_url(provider), api_key=key
+        providers.get(provider),
+        http=http,
+        base_url=emu.base_url(provider),
+        api_key=emu.api_key(provider) if key is None else key,
     )
 
 
@@ -101,7 +105,7 @@ async def poll_to_end(client: ProviderClient, remote_id: str) -> tuple[list[str]
     raise AssertionError(f"never finished: {seen}")
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", pending.providers_but(xai=pending.XAI_202))
 async def test_a_job_walks_every_status_to_a_downloadable_output(
     emu: Emulator, http: httpx.AsyncClient, provider: str, tmp_path: Path
 ) -> None:
@@ -123,26 +127,30 @@ async def test_a_job_walks_every_status_to_a_downloadable_output(
     assert charged == pytest.approx(stats["credits_charged"])
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", pending.providers_but(xai=pending.XAI_BAD_KEY))
 async def test_a_wrong_key_is_an_authentication_error(
     emu: Emulator, http: httpx.AsyncClient, provider: str
 ) -> None:
-    emu.configure(api_keys=frozenset({"right"}))
+    emu.configure(api_key="right")
     secret = "sk-wrong-9876543210"
     with pytest.raises(AuthenticationError) as caught:
         await client_for(emu, http, provider, key=secret).submit(job_for(provider))
-    assert caught.value.status_code == 401
+    assert caught.value.status_code == (400 if provider == "xai" else 401)
     assert secret not in str(caught.value)
 
 
-@pytest.mark.parametrize("provider", providers.NAMES)
+@pytest.mark.parametrize("provider", pending.providers_but(xai=pending.XAI_NO_CREDITS))
 async def test_an_empty_balance_is_insufficient_credits(
     emu: Emulator, http: httpx.AsyncClient, provider: str
 ) -> None:
     emu.set_credits(provider, 0)
-    with pytest.raises(InsufficientCreditsError) as caught:
-        await client_for(emu, http, provider).submit(job_for(provider))
-    assert caught.value.status_code == (403 if provider == "aimlapi" else 402)
+    client = client_for(emu, http, provider)
+    # xAI answers 403 or 429 (a coin per answer): try both.
+    for _ in range(8 if provider == "xai" else 1):
+        with pytest.raises(InsufficientCreditsError) as caught:
+            await client.submit(job_for(provider))
+        expected = {"aimlapi": {403}, "xai": {403, 429}}.get(provider, {402})
+        assert caught.value.status_code in expected
     assert emu.stats()["providers"][provider]["submissions"] == 0
 
 
@@ -179,8 +187,10 @@ async def test_429_and_5xx_are_transient(
     emu.configure(rate_limit_rate=0.0, server_error_rate=1.0)
     with pytest.raises(TransientError) as failed:
         await client.submit(job_for(provider))
-    assert failed.value.status_code == 503
-    assert emu.stats()["providers"][provider]["submissions"] == 0
+    assert failed.value.status_code in (500, 502, 503)
+    # A 5xx on a submit may have created the job (except APIFrame's 503): never resent blindly.
+    stats = emu.stats()["providers"][provider]
+    assert stats["submissions"] == stats["server_errors_created"]
 
 
 @pytest.mark.parametrize("provider", providers.NAMES)
@@ -255,20 +265,21 @@ async def test_apiframe_replays_a_resent_key_and_refuses_it_for_another_body(
         )  # fmt: skip
 
 
-async def test_an_expired_url_is_refused_and_a_new_poll_gives_a_fresh_one(
+async def test_an_expired_output_is_refused_and_the_poll_says_so(
     emu: Emulator, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     from grokbatch.errors import OutputExpiredError
 
-    client = client_for(emu, http, "xai")
-    submitted = await client.submit(job_for("xai"))
-    emu.configure(url_ttl=0.0)
-    _, stale = await poll_to_end(client, submitted.remote_id)
+    client = client_for(emu, http, "apiframe")
+    emu.configure(url_ttl=0.2)
+    submitted = await client.submit(job_for("apiframe"))
+    _, done = await poll_to_end(client, submitted.remote_id)
+    assert done.state is RemoteState.SUCCEEDED
+    await anyio.sleep(0.25)
     with pytest.raises(OutputExpiredError):
-        await download(http, stale.output_urls[0], tmp_path / "a.mp4", kind="video")
-    emu.configure(url_ttl=60.0)
-    _, fresh = await poll_to_end(client, submitted.remote_id)
-    assert (await download(http, fresh.output_urls[0], tmp_path / "a.mp4", kind="video")).size
+        await download(http, done.output_urls[0], tmp_path / "a.mp4", kind="video")
+    _, purged = await poll_to_end(client, submitted.remote_id)
+    assert purged.state is RemoteState.FAILED  # APIFrame: COMPLETED but `expired: true`
 
 
 async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
@@ -286,7 +297,7 @@ async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
 
 async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
     emu.configure(latency=0.2)
-    headers = {"Authorization": "Bearer k"}
+    headers = {"Authorization": f"Bearer {emu.api_key('aimlapi')}"}
     base = emu.base_url("aimlapi")
     body = providers.get("aimlapi").submit_request(job_for("aimlapi")).json
     submitted = (await http.post(f"{base}/v2/video/generations", json=body, headers=headers)).json()
@@ -310,7 +321,7 @@ async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.Asyn
 
 
 async def test_apiframe_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
-    headers = {"X-API-Key": "k"}
+    headers = {"X-API-Key": emu.api_key("apiframe")}
     base = emu.base_url("apiframe")
     spec = "apiframe-openapi.json"
     request = providers.get("apiframe").submit_request(job_for("apiframe"))
@@ -350,7 +361,10 @@ async def test_emulator_rejects_what_the_openapi_files_reject(
         answer = await http.post(
             emu.base_url(provider) + path,
             json=body,
-            headers={"Authorization": "Bearer k", "X-API-Key": "k"},
+            headers={
+                "Authorization": f"Bearer {emu.api_key(provider)}",
+                "X-API-Key": emu.api_key(provider),
+            },
         )
         assert answer.status_code == 400, (provider, body, answer.text)
 

@@ -20,6 +20,8 @@ from grokbatch.emulator import Emulator, EmulatorConfig
 from grokbatch.state import open_store
 from grokbatch.state.base import JobState
 
+from . import pending
+
 MANIFEST = """
 name: interrupt
 provider: apiframe
@@ -34,7 +36,7 @@ def start(tmp_path: Path, emu: Emulator) -> subprocess.Popen[str]:
     env = dict(os.environ)
     for name in providers.NAMES:
         env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-        env[providers.get(name).key_env] = "interrupt-key"
+        env[providers.get(name).key_env] = emu.api_key(name)
     env.pop("GROKBATCH_SANDBOX", None)
     return subprocess.Popen(
         [sys.executable, "-m", "grokbatch", "run", "m.yaml", "--json"],
@@ -61,6 +63,7 @@ def states(tmp_path: Path) -> list[JobState]:
         store.close()
 
 
+@pending.FRAME_POSTER
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_one_signal_stops_cleanly_and_a_rerun_finishes(tmp_path: Path, sig: int) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
@@ -85,6 +88,7 @@ def test_one_signal_stops_cleanly_and_a_rerun_finishes(tmp_path: Path, sig: int)
     assert stats["submissions"] == 20 and stats["duplicates"] == 0
 
 
+@pending.FRAME_POSTER
 def test_a_second_ctrl_c_quits_at_once_and_the_state_stays_consistent(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
     # Every answer takes 3 s: after the first Ctrl-C the run would wait for the requests in

@@ -9,6 +9,7 @@ import pytest
 from grokbatch.manifest import load
 from grokbatch.plan import make_plan
 
+from . import pending
 from .conftest import REPO
 
 PIPELINES = sorted((REPO / "pipelines").glob("*.yaml"))
@@ -35,7 +36,16 @@ def test_campaign_has_the_documented_shape() -> None:
     assert plan.jobs == 3 * 3 * 2 * 2 - 3 * 2 + 1
 
 
-@pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
+# Those with APIFrame jobs wait for the adapters' update (its result may list a poster).
+SANDBOX_RUNS = [
+    pytest.param(p, marks=pending.FRAME_POSTER)
+    if "apiframe" in p.read_text(encoding="utf-8")
+    else p
+    for p in PIPELINES
+]
+
+
+@pytest.mark.parametrize("path", SANDBOX_RUNS, ids=[p.stem for p in PIPELINES])
 def test_example_runs_end_to_end_in_the_sandbox(path: Path, tmp_path: Path) -> None:
     from grokbatch import api
     from grokbatch.progress import Reporter

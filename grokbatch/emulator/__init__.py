@@ -43,10 +43,11 @@ import time
 from types import TracebackType
 from typing import Any
 
-from .config import PROVIDERS, EmulatorConfig
-from .server import Backend, EmulatorServer
+from .backend import Backend
+from .config import DEFAULT_KEYS, PROVIDERS, EmulatorConfig
+from .server import EmulatorServer
 
-__all__ = ["PROVIDERS", "Emulator", "EmulatorConfig", "serve"]
+__all__ = ["DEFAULT_KEYS", "PROVIDERS", "Emulator", "EmulatorConfig", "serve"]
 
 
 class Emulator:
@@ -82,6 +83,7 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.backend.ledger.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -99,6 +101,11 @@ class Emulator:
             raise KeyError(f"the emulator has no provider {provider!r}")
         return f"{self.url}/{provider}"
 
+    def api_key(self, provider: str) -> str:
+        """The key this emulator accepts for `provider` (in that provider's auth header)."""
+        self.base_url(provider)  # the same KeyError for an unknown name
+        return self.config.key_for(provider)
+
     def stats(self) -> dict[str, Any]:
         return self.backend.ledger.stats()
 
@@ -114,13 +121,18 @@ class Emulator:
 
 
 def serve(config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 8400) -> None:
-    """Serve until Ctrl-C, printing every provider's base URL."""
+    """Serve until Ctrl-C, printing every provider's base URL and the key it accepts."""
     with Emulator(config, host=host, port=port) as emu:
         out = sys.stdout
         print(f"grokbatch emulator on {emu.url} (Ctrl-C to stop)", file=out)
         for name in PROVIDERS:
             env = f"GROKBATCH_{name.upper()}_BASE_URL"
-            print(f"  {name:<11} export {env}={emu.base_url(name)}", file=out)
+            # A key given with --key is the user's: it is not printed back.
+            key = "<your --key>" if config.api_key is not None else emu.api_key(name)
+            line = f"export {env}={emu.base_url(name)} {name.upper()}_API_KEY={key}"
+            print(f"  {name:<11} {line}", file=out)
+        if config.state_file is not None:
+            print(f"  state file  {config.state_file}", file=out)
         print(f"  stats       {emu.url}/_emulator/stats", file=out, flush=True)
         try:
             while True:

@@ -19,12 +19,12 @@ def _base_clip() -> bytes:
     return resources.files(__package__).joinpath("assets/clip.mp4").read_bytes()
 
 
-def mp4_for(job_id: str) -> bytes:
+def mp4_for(job_id: str, *, resolution: str, aspect_ratio: str, seconds: int) -> bytes:
     payload = f"grokbatch emulator job {job_id}".encode()
     return _base_clip() + struct.pack(">I", 8 + len(payload)) + b"free" + payload
 
 
-def png_for(job_id: str, size: int = 64) -> bytes:
+def png_for(job_id: str, aspect_ratio: str = "1:1", size: int = 64) -> bytes:
     """A size×size RGB PNG whose colours come from the job id."""
     seed = hashlib.sha256(job_id.encode()).digest()
     rows = []
