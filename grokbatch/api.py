@@ -186,7 +186,14 @@ async def run_async(
         if use_sandbox:
             from .emulator import Emulator, EmulatorConfig
 
-            options = {"latency": 2.0, **(emulator_options or {})}
+            # The emulator's jobs and balances live beside the sandbox's state database, so
+            # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
+            state = Path(db if db is not None else default_db(sandbox=True))
+            options = {
+                "latency": 2.0,
+                "state_file": str(state.with_name(f"{state.stem}-emulator.db")),
+                **(emulator_options or {}),
+            }
             emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
             sandbox_urls = {n: emu.base_url(n) for n in providers.NAMES}
         connections = resolve_connections(loaded, sandbox_urls=sandbox_urls, environ=env)
