@@ -1,38 +1,32 @@
-"""An emulator of every provider's API, on loopback: free, fast, and with faults to dial.
+"""An emulator of every provider's API, on loopback: free, fast, strict, with faults to dial.
 
 Each provider lives under its own prefix, which is its base URL: with the emulator on port
 8765, `http://127.0.0.1:8765/aimlapi` is the AI/ML API, `.../apiframe` APIFrame, and so on
-for `pixeldojo`, `aivideoapi`, `vydra` and `xai`. Per provider it checks the auth header,
-validates bodies as the real API does, walks jobs through that provider's own status names
-over `latency` seconds, answers in its exact response and error shapes, charges and
-refunds credits at its prices, answers "insufficient credits" when the balance runs out,
-injects 429s (with Retry-After where the provider sends one), 5xx, failed and moderated
-jobs and lost answers at the configured rates, honours APIFrame's Idempotency-Key,
-POSTs AI Video API's callback_url (loopback only) when a task ends, and serves a real
-output file per job (a small MP4, or a PNG) whose URL expires after
-`url_ttl` seconds.
+for `pixeldojo`, `aivideoapi`, `vydra` and `xai`. Per provider it accepts only its key in
+its own auth header, validates bodies as the real API does, walks jobs through that
+provider's own status names over `latency` seconds, answers in its exact response and error
+shapes (including what the live APIs answer beyond their documented shapes, such as xAI's
+202 polls), charges and refunds credits at its prices, answers "insufficient credits" when
+the balance runs out, injects 429s, 5xx (a submit's may still have created the job), failed
+and moderated jobs and lost answers at the configured rates, honours APIFrame's
+Idempotency-Key, serves the list and lookup endpoints the providers document, POSTs AI
+Video API's callback_url (loopback only) when a task ends, and serves a real output file
+per job (an MP4 of the asked size and duration, or a PNG) until `url_ttl` seconds after the
+job ended. With `state_file` it keeps everything in SQLite across restarts.
 
 It is written from `providers.md`, not from grokbatch's adapters, so each checks the other.
 
 Admin endpoints (for tests, benchmarks and curious users):
 
-- `GET /_emulator/stats`: `{"providers": {name: {...}}, "totals": {...}}` where each
-  provider has `submissions` (accepted: a job was created), `paid` (jobs that cost something
-  after refunds), `duplicates` (a paid submission whose canonical body equals that of an
-  earlier paid one that was neither refunded nor failed: a clip paid twice), `replays`
-  (APIFrame Idempotency-Key replays: not charged, not duplicates), `polls`, `downloads`,
-  `rate_limited`, `server_errors`, `lost_responses`, `rejected` (4xx for auth, validation,
-  credits, idempotency conflicts), `credits_charged`, `credits_refunded`, `balance` (in the
-  provider's unit; xAI's in USD) and `jobs` (count by state: `queued`, `running`, `ok`,
-  `failed`, `moderated`); `totals` sums the counters (not the credits, whose units differ).
+- `GET /_emulator/stats`: `{"providers": {name: {...}}, "totals": {...}}`, see `stats.py`
+  and the README for every field;
 - `POST /_emulator/config` with a JSON object of `EmulatorConfig` fields to change live, e.g.
-  `{"failure_rate": 0.2, "latency": 0}` (`GET` shows the settings; keys are never echoed).
+  `{"failure_rate": 0.2, "latency": 0}` (`GET` shows the settings; keys are never echoed);
 - `POST /_emulator/reset`: forget every job, counter and idempotency key; balances back to
   the configured credits; randomness restarts from the seed.
 
 Output files are served at `/_files/<provider>/<job id>.mp4` (or `.png`) with `expires` and
-`sig` query parameters; a URL is minted afresh by each poll that returns it and answers 403
-`AccessDenied` ("Request has expired") `url_ttl` seconds later.
+`sig` query parameters (`files.py`).
 """
 
 from __future__ import annotations

@@ -114,9 +114,8 @@ class Backend:
             self.ledger.count(name, "server_errors")
             status = self.pick(provider.server_errors)
             if route == "submit" and provider.submit_5xx_may_create and self.chance(0.5):
-                before = self.ledger.counters[name]["submissions"]
-                self.submit(provider, headers, raw, quiet=True)
-                if self.ledger.counters[name]["submissions"] > before:
+                _, created = self._submit(provider, headers, raw, quiet=True)
+                if created is not None:
                     self.ledger.count(name, "server_errors_created")
             return provider.server_error(status)
         if route == "submit":
@@ -162,19 +161,25 @@ class Backend:
     # --- submit -------------------------------------------------------------------------------
 
     def submit(
-        self, provider: EmulatedProvider, headers: dict[str, str], raw: bytes, quiet: bool = False
+        self, provider: EmulatedProvider, headers: dict[str, str], raw: bytes
     ) -> Answer | None:
-        """Validate, create and answer; `quiet`: its answer will be replaced by a 5xx."""
+        """Validate, create and answer (None: the answer is lost)."""
+        return self._submit(provider, headers, raw, quiet=False)[0]
+
+    def _submit(
+        self, provider: EmulatedProvider, headers: dict[str, str], raw: bytes, quiet: bool
+    ) -> tuple[Answer | None, EmuJob | None]:
+        """(answer, the job this request created); `quiet`: a 5xx will replace the answer."""
         name = provider.name
         try:
             body = json.loads(raw or b"null")
         except ValueError:
             self.ledger.count(name, "rejected")
-            return provider.invalid(["the body is not valid JSON"])
+            return provider.invalid(["the body is not valid JSON"]), None
         problems, spec = provider.validate(body)
         if problems or spec is None:
             self.ledger.count(name, "rejected")
-            return provider.invalid(problems or ["invalid body"])
+            return provider.invalid(problems or ["invalid body"]), None
         body_key = json.dumps(body, sort_keys=True, separators=(",", ":"))
         request_id = provider.client_request_id(headers)
         idem = headers.get("idempotency-key") if name == "apiframe" else None
@@ -182,7 +187,7 @@ class Backend:
             return self._create_and_answer(provider, spec, body, body_key, request_id, quiet)
         if len(idem) > 255:
             self.ledger.count(name, "rejected")
-            return provider.invalid(["Idempotency-Key must be at most 255 characters"])
+            return provider.invalid(["Idempotency-Key must be at most 255 characters"]), None
         with self.idempotency_lock:
             seen = self.ledger.recall_key(name, idem, within=IDEMPOTENCY_WINDOW)
             if seen is None:
@@ -191,11 +196,12 @@ class Backend:
                 )
         if seen[0] != body_key:
             self.ledger.count(name, "rejected")
-            return provider.error(409, "Idempotency-Key reused with a different body", "conflict")
+            conflict = provider.error(409, "Idempotency-Key reused with a different body", "")
+            return conflict, None
         self.ledger.count(name, "replays")
         job = self.ledger.get(seen[1])
         assert job is not None  # keys are forgotten together with jobs
-        return provider.accepted(job, self.root + "/" + name)
+        return provider.accepted(job, self.root + "/" + name), None
 
     def _create_and_answer(
         self,
@@ -206,20 +212,20 @@ class Backend:
         request_id: str | None,
         quiet: bool,
         idem: str | None = None,
-    ) -> Answer | None:
+    ) -> tuple[Answer | None, EmuJob | None]:
         name = provider.name
         job = self._create(provider, spec, body, body_key, request_id)
         if job is None:
             self.ledger.count(name, "rejected")
-            return provider.insufficient(spec.price, self.ledger.balance[name], self.chance)
+            return provider.insufficient(spec.price, self.ledger.balance[name], self.chance), None
         if idem is not None:
             self.ledger.remember_key(name, idem, body_key, job.id)
         if not quiet and self.chance(self.config.lost_response_rate):
             self.ledger.count(name, "lost_responses")
-            return None
+            return None, job
         if spec.synchronous and not quiet:
             self.ledger.observed([job], poll=False, now=time.time())
-        return provider.accepted(job, self.root + "/" + name)
+        return provider.accepted(job, self.root + "/" + name), job
 
     def _create(
         self,
