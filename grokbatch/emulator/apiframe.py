@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -133,15 +134,15 @@ class ApiFrame(EmulatedProvider):
             return [poster, view.url] if job.details.get("poster_first") else [view.url, poster]
         return view.url
 
-    def _status(self, job: EmuJob, view: View) -> str:
+    def _status(self, job: EmuJob, phase: str) -> str:
         if job.cancelled is not None:
             return "CANCELLED"
-        if view.phase != "final":
-            return "QUEUED" if view.phase == "queued" else "PROCESSING"
+        if phase != "final":
+            return "QUEUED" if phase == "queued" else "PROCESSING"
         return "COMPLETED" if job.outcome == "ok" else "FAILED"
 
     def _row(self, job: EmuJob, view: View) -> dict[str, Any]:
-        status = self._status(job, view)
+        status = self._status(job, view.phase)
         final = view.phase == "final"
         return {
             "id": job.id,
@@ -188,31 +189,27 @@ class ApiFrame(EmulatedProvider):
             return self.error(400, "Invalid query parameters", "", details=details), []
         if first(query, "scope") == "team":
             return self.error(403, "Only team admins can list the team's jobs", ""), []
-        model = first(query, "model")
-        rows: list[tuple[EmuJob, dict[str, Any]]] = []
+        model, now = first(query, "model"), time.time()
+        found: list[EmuJob] = []
         for job in jobs:  # newest first: (createdAt desc, id desc)
-            key = (job.created, job.id)
-            if isinstance(after, tuple) and key >= after:
+            if isinstance(after, tuple) and (job.created, job.id) >= after:
                 continue
-            if model is not None and model != MODEL:
+            if (model is not None and model != MODEL) or (search not in (None, job.id)):
                 continue
-            if search is not None and job.id != search:
-                continue
-            row = self._row(job, view(job))
-            if status is None or row["status"] == status:
-                rows.append((job, row))
-            if len(rows) > limit:
+            if status is None or self._status(job, job.phase(now)[0]) == status:
+                found.append(job)
+            if len(found) > limit:
                 break
-        page, more = rows[:limit], len(rows) > limit
-        last = page[-1][0] if page and more else None
+        page, more = found[:limit], len(found) > limit
+        last = page[-1] if page and more else None
         body: dict[str, Any] = {
-            "jobs": [row for _, row in page],
+            "jobs": [self._row(job, view(job)) for job in page],
             "nextCursor": _encode(last.created, last.id) if last else None,
             "hasMore": more,
         }
         if first(query, "include_models") == "true":
             body["models"] = [MODEL] if jobs else []
-        return Answer(200, body), [job for job, _ in page]
+        return Answer(200, body), page
 
 
 def _encode(created: float, job_id: str) -> str:

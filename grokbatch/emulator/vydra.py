@@ -14,6 +14,7 @@ that has already ended with 409 [guess].
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -139,13 +140,13 @@ class Vydra(EmulatedProvider):
             "completedAt": None,
             "output": None,
         }
+        status = self._status(job, view.phase)
         if view.phase != "final":
-            status = "pending" if view.phase == "queued" else "running"
             return body | {"status": status, "statusMessage": "Generating your video"}
         body["completedAt"] = iso(job.finished_at, millis=True)
-        if job.cancelled is not None:
-            return body | {"status": "cancelled", "statusMessage": self.failure_message(job)}
-        if job.outcome != "ok":
+        if status == "cancelled":
+            return body | {"status": status, "statusMessage": self.failure_message(job)}
+        if status == "failed":
             # [guess] the reason is in statusMessage; `error` repeats it, as image answers do
             message = self.failure_message(job)
             return body | {"status": "failed", "statusMessage": message, "error": message}
@@ -180,11 +181,18 @@ class Vydra(EmulatedProvider):
             problems.append(f"status must be one of {', '.join(STATUSES)}")
         if problems or limit is None or offset is None:
             return self.invalid(problems), []
-        rows = [(job, self._row(job, view(job))) for job in jobs]  # newest first
-        if status is not None:
-            rows = [(job, row) for job, row in rows if row["status"] == status]
-        page = rows[offset : offset + limit]
-        return Answer(200, {"data": [row for _, row in page]}), [job for job, _ in page]
+        if status is not None:  # newest first; only the page's rows are built
+            now = time.time()
+            jobs = [job for job in jobs if self._status(job, job.phase(now)[0]) == status]
+        page = jobs[offset : offset + limit]
+        return Answer(200, {"data": [self._row(job, view(job)) for job in page]}), page
+
+    def _status(self, job: EmuJob, phase: str) -> str:
+        if phase != "final":
+            return "pending" if phase == "queued" else "running"
+        if job.cancelled is not None:
+            return "cancelled"
+        return "completed" if job.outcome == "ok" else "failed"
 
     def cancelled(self, job: EmuJob, done: bool) -> Answer:
         if not done:
