@@ -57,7 +57,7 @@ def main() -> None:
         env = {}
         for name in providers.NAMES:
             env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-            env[providers.get(name).key_env] = "bench-key"
+            env[providers.get(name).key_env] = emu.api_key(name)
         start = time.perf_counter()
         summary = api.run(
             manifest,

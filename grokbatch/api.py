@@ -24,6 +24,7 @@ import httpx
 
 from . import providers
 from .budget import BudgetPolicy
+from .emulator.config import DEFAULT_KEYS
 from .errors import InputError
 from .manifest import Manifest
 from .plan import Plan, credit_limits, make_plan
@@ -46,7 +47,6 @@ __all__ = [
     "status",
 ]
 
-SANDBOX_KEY = "sandbox-key"
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
 _SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
 
@@ -132,7 +132,14 @@ async def run_async(
         if ws.sandbox:
             from .emulator import Emulator, EmulatorConfig
 
-            options = {"latency": 2.0, **(emulator_options or {})}
+            # The emulator's jobs and balances live beside the sandbox's state database, so
+            # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
+            emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
+            options = {
+                "latency": 2.0,
+                "state_file": str(emulator_state),
+                **(emulator_options or {}),
+            }
             emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
             sandbox_urls = {n: emu.base_url(n) for n in providers.NAMES}
         connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
@@ -286,7 +293,8 @@ def resolve_connections(
             continue
         adapter = providers.get(ref.name)
         if sandbox_urls is not None:
-            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], SANDBOX_KEY)
+            # The keys the sandbox's emulator accepts, one per provider.
+            out[ref.name] = Connection(ref.name, sandbox_urls[ref.name], DEFAULT_KEYS[ref.name])
         else:
             out[ref.name] = Connection(
                 ref.name,

@@ -351,7 +351,8 @@ def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: s
     "--server-error-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Fraction of requests answered 5xx (503 on submits: nothing created).",
+    help="Fraction of requests answered 5xx (a submit's may still have created the job, "
+    "except APIFrame's 503).",
 )
 @click.option(
     "--lost-response-rate",
@@ -374,6 +375,35 @@ def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: s
     help="Seconds before an output URL expires.",
 )
 @click.option("--seed", type=int, help="Make every random fault reproducible.")
+@click.option(
+    "--latency-jitter",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Draw each job's latency uniformly within --latency ± this many seconds.",
+)
+@click.option(
+    "--key",
+    envvar="GROKBATCH_EMULATOR_KEY",
+    help="The one API key every provider accepts (default: a documented key per provider).",
+)
+@click.option(
+    "--xai-empty-202-rate",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Fraction of xAI's 202 'still in progress' polls that have an empty body.",
+)
+@click.option(
+    "--log-delay",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Seconds after a generation completes before AI/ML API's /v2/logs shows it.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False),
+    help="Keep jobs, balances and keys in this SQLite file across restarts.",
+)
 @handle_errors
 def emulate(
     port: int,
@@ -386,6 +416,11 @@ def emulate(
     credits: float | None,
     url_ttl: float,
     seed: int | None,
+    latency_jitter: float,
+    key: str | None,
+    xai_empty_202_rate: float,
+    log_delay: float,
+    state_file: str | None,
 ) -> None:
     """Serve every provider's API on loopback, for free, with faults you can dial.
 
@@ -394,9 +429,12 @@ def emulate(
     """
     from .emulator import EmulatorConfig, serve
 
+    if key is not None and not key.strip():
+        raise InputError("--key: the key must not be empty")
     serve(
         EmulatorConfig(
             latency=latency,
+            latency_jitter=latency_jitter,
             failure_rate=failure_rate,
             moderation_rate=moderation_rate,
             rate_limit_rate=rate_limit_rate,
@@ -405,6 +443,10 @@ def emulate(
             credits=credits,
             url_ttl=url_ttl,
             seed=seed,
+            api_key=key,
+            xai_empty_202_rate=xai_empty_202_rate,
+            log_delay=log_delay,
+            state_file=state_file,
         ),
         port=port,
     )

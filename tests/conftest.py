@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from grokbatch import api, providers
@@ -59,13 +60,27 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
         yield emu
 
 
-def environ_for(emu: Emulator, key: str = "test-key-123456") -> dict[str, str]:
-    """An environment that points every provider at the emulator, with a key for each."""
+@pytest.fixture
+def emu(emulator: Emulator) -> Emulator:
+    """The same emulator under the short name the raw-HTTP emulator tests use (they set
+    `pytestmark = pytest.mark.emulator(latency=0.0, ...)`)."""
+    return emulator
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as client:  # one for all: building one takes ~30 ms
+        yield client
+
+
+def environ_for(emu: Emulator, key: str | None = None) -> dict[str, str]:
+    """An environment that points every provider at the emulator, with the key it accepts
+    (or `key`, to try a wrong one)."""
     env: dict[str, str] = {}
     for name in providers.NAMES:
         adapter = providers.get(name)
         env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-        env[adapter.key_env] = key
+        env[adapter.key_env] = key if key is not None else emu.api_key(name)
     return env
 
 

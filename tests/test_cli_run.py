@@ -93,7 +93,7 @@ def test_status_before_any_run_is_a_clear_input_error(workdir: Path) -> None:
 def test_emulate_serves_every_provider_until_interrupted(workdir: Path) -> None:
     env = dict(os.environ)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grokbatch", "emulate", "--port", "0", "--latency", "0"],
+        [sys.executable, "-m", "grokbatch", "emulate", "--port=0", "--latency=0", "--key=k"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -105,6 +105,7 @@ def test_emulate_serves_every_provider_until_interrupted(workdir: Path) -> None:
         root = first.split(" on ")[1].split()[0]
         lines = [proc.stdout.readline() for _ in range(7)]
         assert any("GROKBATCH_APIFRAME_BASE_URL=" in line for line in lines)
+        assert not any(" k\n" in line or "=k " in line for line in lines)  # never echoed
         answer = httpx.post(
             f"{root}/apiframe/v2/videos/generate",
             json={"model": "grok-imagine-video", "prompt": "x"},

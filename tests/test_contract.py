@@ -82,10 +82,13 @@ def job_for(provider: str, prompt: str = "A lamp on a desk") -> Job:
 
 
 def client_for(
-    emu: Emulator, http: httpx.AsyncClient, provider: str, key: str = "k-123456"
+    emu: Emulator, http: httpx.AsyncClient, provider: str, key: str | None = None
 ) -> ProviderClient:
     return ProviderClient(
-        providers.get(provider), http=http, base_url=emu.base_url(provider), api_key=key
+        providers.get(provider),
+        http=http,
+        base_url=emu.base_url(provider),
+        api_key=emu.api_key(provider) if key is None else key,
     )
 
 
@@ -112,7 +115,9 @@ async def test_a_job_walks_every_status_to_a_downloadable_output(
     assert submitted.remote_id
     seen, polled = await poll_to_end(client, submitted.remote_id)
     assert seen[0] == "queued" and seen[-1] == "succeeded", seen
-    assert ("running" in seen) == (provider != "xai"), seen  # xAI knows only pending → done
+    # xAI names only pending → done, but its 202 "still in progress" (often with an empty
+    # body) reads as running; every other provider walks through a running status of its own.
+    assert provider == "xai" or "running" in seen, seen
     got = await download(http, polled.output_urls[0], tmp_path / "clip.mp4", kind="video")
     assert got.size > 1000 and (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
     stats = emu.stats()["providers"][provider]
@@ -127,11 +132,11 @@ async def test_a_job_walks_every_status_to_a_downloadable_output(
 async def test_a_wrong_key_is_an_authentication_error(
     emu: Emulator, http: httpx.AsyncClient, provider: str
 ) -> None:
-    emu.configure(api_keys=frozenset({"right"}))
+    emu.configure(api_key="right")
     secret = "sk-wrong-9876543210"
     with pytest.raises(AuthenticationError) as caught:
         await client_for(emu, http, provider, key=secret).submit(job_for(provider))
-    assert caught.value.status_code == 401
+    assert caught.value.status_code == (400 if provider == "xai" else 401)
     assert secret not in str(caught.value)
 
 
@@ -140,9 +145,13 @@ async def test_an_empty_balance_is_insufficient_credits(
     emu: Emulator, http: httpx.AsyncClient, provider: str
 ) -> None:
     emu.set_credits(provider, 0)
-    with pytest.raises(InsufficientCreditsError) as caught:
-        await client_for(emu, http, provider).submit(job_for(provider))
-    assert caught.value.status_code == (403 if provider == "aimlapi" else 402)
+    client = client_for(emu, http, provider)
+    # xAI answers 403 or 429 (a coin per answer): try both.
+    for _ in range(8 if provider == "xai" else 1):
+        with pytest.raises(InsufficientCreditsError) as caught:
+            await client.submit(job_for(provider))
+        expected = {"aimlapi": {403}, "xai": {403, 429}}.get(provider, {402})
+        assert caught.value.status_code in expected
     assert emu.stats()["providers"][provider]["submissions"] == 0
 
 
@@ -179,11 +188,13 @@ async def test_429_and_5xx_are_transient(
     emu.configure(rate_limit_rate=0.0, server_error_rate=1.0)
     with pytest.raises(TransientError) as failed:
         await client.submit(job_for(provider))
-    assert failed.value.status_code == 503
-    # Only APIFrame documents its 503 as "nothing created"; elsewhere it is ambiguous.
-    assert failed.value.not_created == (provider == "apiframe")
+    assert failed.value.status_code in (500, 502, 503)
+    # Only APIFrame documents its 503 as "nothing created"; elsewhere a 5xx is ambiguous.
+    assert failed.value.not_created == (provider == "apiframe" and failed.value.status_code == 503)
     assert limited.value.not_created  # a 429 is a refusal
-    assert emu.stats()["providers"][provider]["submissions"] == 0
+    # A 5xx on a submit may have created the job (except APIFrame's 503): never resent blindly.
+    stats = emu.stats()["providers"][provider]
+    assert stats["submissions"] == stats["server_errors_created"]
 
 
 @pytest.mark.parametrize("provider", providers.NAMES)
@@ -259,20 +270,21 @@ async def test_apiframe_replays_a_resent_key_and_refuses_it_for_another_body(
         )  # fmt: skip
 
 
-async def test_an_expired_url_is_refused_and_a_new_poll_gives_a_fresh_one(
+async def test_an_expired_output_is_refused_and_the_poll_says_so(
     emu: Emulator, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     from grokbatch.errors import OutputExpiredError
 
-    client = client_for(emu, http, "xai")
-    submitted = await client.submit(job_for("xai"))
-    emu.configure(url_ttl=0.0)
-    _, stale = await poll_to_end(client, submitted.remote_id)
+    client = client_for(emu, http, "apiframe")
+    emu.configure(url_ttl=0.2)
+    submitted = await client.submit(job_for("apiframe"))
+    _, done = await poll_to_end(client, submitted.remote_id)
+    assert done.state is RemoteState.SUCCEEDED
+    await anyio.sleep(0.25)
     with pytest.raises(OutputExpiredError):
-        await download(http, stale.output_urls[0], tmp_path / "a.mp4", kind="video")
-    emu.configure(url_ttl=60.0)
-    _, fresh = await poll_to_end(client, submitted.remote_id)
-    assert (await download(http, fresh.output_urls[0], tmp_path / "a.mp4", kind="video")).size
+        await download(http, done.output_urls[0], tmp_path / "a.mp4", kind="video")
+    _, purged = await poll_to_end(client, submitted.remote_id)
+    assert purged.state is RemoteState.FAILED  # APIFrame: COMPLETED but `expired: true`
 
 
 async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
@@ -290,7 +302,7 @@ async def test_the_same_body_paid_twice_is_counted_as_a_duplicate(
 
 async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
     emu.configure(latency=0.2)
-    headers = {"Authorization": "Bearer k"}
+    headers = {"Authorization": f"Bearer {emu.api_key('aimlapi')}"}
     base = emu.base_url("aimlapi")
     body = providers.get("aimlapi").submit_request(job_for("aimlapi")).json
     submitted = (await http.post(f"{base}/v2/video/generations", json=body, headers=headers)).json()
@@ -314,7 +326,7 @@ async def test_aimlapi_answers_match_its_openapi(emu: Emulator, http: httpx.Asyn
 
 
 async def test_apiframe_answers_match_its_openapi(emu: Emulator, http: httpx.AsyncClient) -> None:
-    headers = {"X-API-Key": "k"}
+    headers = {"X-API-Key": emu.api_key("apiframe")}
     base = emu.base_url("apiframe")
     spec = "apiframe-openapi.json"
     request = providers.get("apiframe").submit_request(job_for("apiframe"))
@@ -354,7 +366,10 @@ async def test_emulator_rejects_what_the_openapi_files_reject(
         answer = await http.post(
             emu.base_url(provider) + path,
             json=body,
-            headers={"Authorization": "Bearer k", "X-API-Key": "k"},
+            headers={
+                "Authorization": f"Bearer {emu.api_key(provider)}",
+                "X-API-Key": emu.api_key(provider),
+            },
         )
         assert answer.status_code == 400, (provider, body, answer.text)
 

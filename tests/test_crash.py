@@ -65,7 +65,7 @@ def test_sigkill_ten_times_then_resume_pays_nothing_twice(tmp_path: Path) -> Non
         env = dict(os.environ)
         for name in providers.NAMES:
             env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-            env[providers.get(name).key_env] = "crash-test-key"
+            env[providers.get(name).key_env] = emu.api_key(name)
         argv = [sys.executable, "-c", WORKER, str(manifest), str(db), str(out)]
         kills = 0
         for _ in range(10):

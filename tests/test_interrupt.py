@@ -34,7 +34,7 @@ def start(tmp_path: Path, emu: Emulator) -> subprocess.Popen[str]:
     env = dict(os.environ)
     for name in providers.NAMES:
         env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-        env[providers.get(name).key_env] = "interrupt-key"
+        env[providers.get(name).key_env] = emu.api_key(name)
     env.pop("GROKBATCH_SANDBOX", None)
     return subprocess.Popen(
         [sys.executable, "-m", "grokbatch", "run", "m.yaml", "--json"],

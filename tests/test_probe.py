@@ -48,12 +48,25 @@ def test_fractional_tkhd_size_and_the_track_duration_fallback(tmp_path: Path) ->
     assert (got.width, got.height, got.duration) == (640, 360, 5.0)
 
 
-def test_the_emulators_clip_reads(tmp_path: Path) -> None:
-    from .conftest import REPO
+@pytest.mark.parametrize(
+    ("resolution", "aspect_ratio", "seconds"),
+    [("720p", "16:9", 6), ("480p", "9:16", 10), ("1080p", "1:1", 15), ("720p", "3:2", 1)],
+)
+def test_the_emulators_clips_read_as_what_was_asked(
+    tmp_path: Path, resolution: str, aspect_ratio: str, seconds: int
+) -> None:
+    """The emulator writes its clips, the probe reads them: two independent box codecs."""
+    from grokbatch.emulator.media import mp4_for
 
-    clip = probe_file(REPO / "grokbatch" / "emulator" / "assets" / "clip.mp4")
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(
+        mp4_for("job-1", resolution=resolution, aspect_ratio=aspect_ratio, seconds=seconds)
+    )
+    clip = probe_file(path)
     assert clip.kind == "video" and clip.problem is None
-    assert clip.width and clip.height and clip.duration
+    assert clip.duration == pytest.approx(seconds, abs=0.05)
+    params = {"resolution": resolution, "aspect_ratio": aspect_ratio, "duration": seconds}
+    assert compare(params, clip) == []
 
 
 class Counting:

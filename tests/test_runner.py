@@ -274,7 +274,7 @@ def test_a_refused_key_stops_that_provider_and_is_never_shown(
     batch: Callable[[str], Batch],
 ) -> None:
     b = batch(manifest("pixeldojo", prompts=3))
-    b.emu.configure(api_keys=frozenset({"the-right-key"}))
+    b.emu.configure(api_key="the-right-key")
     secret = "sk-wrong-key-0123456789"
     summary = b.run(env=environ_for(b.emu, key=secret))
     assert summary.exit_code == 2  # the environment is wrong, as for a missing key
@@ -326,7 +326,9 @@ def test_a_thousand_jobs_at_concurrency_50_with_faults(batch: Callable[[str], Ba
         stats = b.stats(name)
         done = sum(1 for r in rows if r.provider == name and r.state is JobState.DONE)
         assert stats["rate_limited"] > 0 and stats["server_errors"] > 0
-        assert stats["submissions"] == done and stats["duplicates"] == 0
+        unsure = sum(1 for r in ambiguous if r.provider == name)
+        # A 5xx may have created the job: those are exactly the ambiguous ones, never resent.
+        assert done <= stats["submissions"] <= done + unsure and stats["duplicates"] == 0
         assert stats["downloads"] == done  # each output downloaded exactly once
         assert stats["credits_charged"] <= budget
         assert sum(r.spent_credits for r in rows if r.provider == name) <= budget

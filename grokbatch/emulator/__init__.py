@@ -1,38 +1,32 @@
-"""An emulator of every provider's API, on loopback: free, fast, and with faults to dial.
+"""An emulator of every provider's API, on loopback: free, fast, strict, with faults to dial.
 
 Each provider lives under its own prefix, which is its base URL: with the emulator on port
 8765, `http://127.0.0.1:8765/aimlapi` is the AI/ML API, `.../apiframe` APIFrame, and so on
-for `pixeldojo`, `aivideoapi`, `vydra` and `xai`. Per provider it checks the auth header,
-validates bodies as the real API does, walks jobs through that provider's own status names
-over `latency` seconds, answers in its exact response and error shapes, charges and
-refunds credits at its prices, answers "insufficient credits" when the balance runs out,
-injects 429s (with Retry-After where the provider sends one), 5xx, failed and moderated
-jobs and lost answers at the configured rates, honours APIFrame's Idempotency-Key,
-POSTs AI Video API's callback_url (loopback only) when a task ends, and serves a real
-output file per job (a small MP4, or a PNG) whose URL expires after
-`url_ttl` seconds.
+for `pixeldojo`, `aivideoapi`, `vydra` and `xai`. Per provider it accepts only its key in
+its own auth header, validates bodies as the real API does, walks jobs through that
+provider's own status names over `latency` seconds, answers in its exact response and error
+shapes (including what the live APIs answer beyond their documented shapes, such as xAI's
+202 polls), charges and refunds credits at its prices, answers "insufficient credits" when
+the balance runs out, injects 429s, 5xx (a submit's may still have created the job), failed
+and moderated jobs and lost answers at the configured rates, honours APIFrame's
+Idempotency-Key, serves the list and lookup endpoints the providers document, POSTs AI
+Video API's callback_url (loopback only) when a task ends, and serves a real output file
+per job (an MP4 of the asked size and duration, or a PNG) until `url_ttl` seconds after the
+job ended. With `state_file` it keeps everything in SQLite across restarts.
 
 It is written from `providers.md`, not from grokbatch's adapters, so each checks the other.
 
 Admin endpoints (for tests, benchmarks and curious users):
 
-- `GET /_emulator/stats`: `{"providers": {name: {...}}, "totals": {...}}` where each
-  provider has `submissions` (accepted: a job was created), `paid` (jobs that cost something
-  after refunds), `duplicates` (a paid submission whose canonical body equals that of an
-  earlier paid one that was neither refunded nor failed: a clip paid twice), `replays`
-  (APIFrame Idempotency-Key replays: not charged, not duplicates), `polls`, `downloads`,
-  `rate_limited`, `server_errors`, `lost_responses`, `rejected` (4xx for auth, validation,
-  credits, idempotency conflicts), `credits_charged`, `credits_refunded`, `balance` (in the
-  provider's unit; xAI's in USD) and `jobs` (count by state: `queued`, `running`, `ok`,
-  `failed`, `moderated`); `totals` sums the counters (not the credits, whose units differ).
+- `GET /_emulator/stats`: `{"providers": {name: {...}}, "totals": {...}}`, see `stats.py`
+  and the README for every field;
 - `POST /_emulator/config` with a JSON object of `EmulatorConfig` fields to change live, e.g.
-  `{"failure_rate": 0.2, "latency": 0}` (`GET` shows the settings; keys are never echoed).
+  `{"failure_rate": 0.2, "latency": 0}` (`GET` shows the settings; keys are never echoed);
 - `POST /_emulator/reset`: forget every job, counter and idempotency key; balances back to
   the configured credits; randomness restarts from the seed.
 
 Output files are served at `/_files/<provider>/<job id>.mp4` (or `.png`) with `expires` and
-`sig` query parameters; a URL is minted afresh by each poll that returns it and answers 403
-`AccessDenied` ("Request has expired") `url_ttl` seconds later.
+`sig` query parameters (`files.py`).
 """
 
 from __future__ import annotations
@@ -43,10 +37,11 @@ import time
 from types import TracebackType
 from typing import Any
 
-from .config import PROVIDERS, EmulatorConfig
-from .server import Backend, EmulatorServer
+from .backend import Backend
+from .config import DEFAULT_KEYS, PROVIDERS, EmulatorConfig
+from .server import EmulatorServer
 
-__all__ = ["PROVIDERS", "Emulator", "EmulatorConfig", "serve"]
+__all__ = ["DEFAULT_KEYS", "PROVIDERS", "Emulator", "EmulatorConfig", "serve"]
 
 
 class Emulator:
@@ -82,6 +77,7 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.backend.ledger.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -99,6 +95,11 @@ class Emulator:
             raise KeyError(f"the emulator has no provider {provider!r}")
         return f"{self.url}/{provider}"
 
+    def api_key(self, provider: str) -> str:
+        """The key this emulator accepts for `provider` (in that provider's auth header)."""
+        self.base_url(provider)  # the same KeyError for an unknown name
+        return self.config.key_for(provider)
+
     def stats(self) -> dict[str, Any]:
         return self.backend.ledger.stats()
 
@@ -114,13 +115,18 @@ class Emulator:
 
 
 def serve(config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 8400) -> None:
-    """Serve until Ctrl-C, printing every provider's base URL."""
+    """Serve until Ctrl-C, printing every provider's base URL and the key it accepts."""
     with Emulator(config, host=host, port=port) as emu:
         out = sys.stdout
         print(f"grokbatch emulator on {emu.url} (Ctrl-C to stop)", file=out)
         for name in PROVIDERS:
             env = f"GROKBATCH_{name.upper()}_BASE_URL"
-            print(f"  {name:<11} export {env}={emu.base_url(name)}", file=out)
+            # A key given with --key is the user's: it is not printed back.
+            key = "<your --key>" if config.api_key is not None else emu.api_key(name)
+            line = f"export {env}={emu.base_url(name)} {name.upper()}_API_KEY={key}"
+            print(f"  {name:<11} {line}", file=out)
+        if config.state_file is not None:
+            print(f"  state file  {config.state_file}", file=out)
         print(f"  stats       {emu.url}/_emulator/stats", file=out, flush=True)
         try:
             while True:

@@ -2,26 +2,20 @@
 
 Charged up front (2.4 credits/s at 480p, 4.5 at 720p, rounded up), refunded on failure.
 Errors `{error: {code, message, type}}`; out of credits 402; no Retry-After on 429s.
+`callback_url` must be an absolute http(s) URL. Outputs are kept 24 h (`url_ttl`); after
+that the task still says `completed` and its URLs answer 410 [guess].
 """
 
 from __future__ import annotations
 
 import math
 import re
-import time
 import uuid
 from typing import Any
 
-from .base import (
-    Answer,
-    EmulatedProvider,
-    Spec,
-    check_enum,
-    check_int,
-    check_prompt,
-    check_urls,
-)
-from .ledger import EmuJob
+from .base import Answer, EmulatedProvider, Spec, View
+from .checks import check_bool, check_enum, check_int, check_prompt, check_url_field, check_urls
+from .jobs import EmuJob
 
 TEXT, IMAGE = "grok-imagine-text-to-video", "grok-imagine-image-to-video"
 ASPECTS = ("2:3", "3:2", "1:1", "16:9", "9:16")
@@ -56,6 +50,7 @@ class AiVideoApi(EmulatedProvider):
         model = body.get("model")
         if model not in (TEXT, IMAGE):
             problems.append(f"model must be {TEXT} or {IMAGE}")
+        check_url_field(body, "callback_url", problems)
         data = body.get("input")
         if not isinstance(data, dict):
             return [*problems, "input must be an object"], None
@@ -71,14 +66,17 @@ class AiVideoApi(EmulatedProvider):
             problems.append("image_urls is only for image-to-video")  # [guess]
         if model == IMAGE and data.get("mode") == "spicy":
             problems.append("mode spicy is only available for text-to-video")
-        if "nsfw_checker" in data and not isinstance(data["nsfw_checker"], bool):
-            problems.append("nsfw_checker must be a boolean")
+        check_bool(data, "nsfw_checker", problems)
         duration = data.get("duration", 6)
         resolution = data.get("resolution", "480p")
         rate = PER_SECOND.get(resolution, 0.0)
-        price = float(math.ceil(round(rate * (duration if isinstance(duration, int) else 0), 9)))
+        seconds = duration if isinstance(duration, int) else 0
         return problems, Spec(
-            price=price, duration=duration, resolution=resolution, model=model or ""
+            price=float(math.ceil(round(rate * seconds, 9))),
+            duration=seconds,
+            resolution=resolution,
+            aspect_ratio=data.get("aspect_ratio", "2:3"),
+            model=model if isinstance(model, str) else "",
         )
 
     def new_id(self, seq: int) -> str:
@@ -87,21 +85,21 @@ class AiVideoApi(EmulatedProvider):
     def accepted(self, job: EmuJob, base: str) -> Answer:
         return Answer(200, {"code": 200, "msg": "success", "data": {"taskId": job.id}})
 
-    def polled(self, job: EmuJob, phase: str, progress: float, url: str | None) -> Answer:
+    def polled(self, job: EmuJob, view: View) -> Answer:
         body: dict[str, Any] = {
             "id": job.id,
             "model": job.details.get("model"),
-            "progress": int(progress),
-            "created_at": job.details["created_at"],
+            "progress": int(view.progress),
+            "created_at": int(job.created),
         }
-        if phase == "queued":
+        if view.phase == "queued":
             body["status"] = "pending"
-        elif phase == "running":
+        elif view.phase == "running":
             body["status"] = "processing"
         else:
-            body["completed_at"] = int(time.time())
+            body["completed_at"] = int(job.finished_at)
             if job.outcome == "ok":
-                body |= {"status": "completed", "output": {"urls": [url]}}
+                body |= {"status": "completed", "output": {"urls": [view.url]}}
             else:
                 code = "content_moderation" if job.outcome == "moderated" else "generation_failed"
                 body |= {

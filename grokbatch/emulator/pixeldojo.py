@@ -1,4 +1,10 @@
-"""PixelDojo's API as providers.md describes it (flat JSON, Bearer, legacy error body)."""
+"""PixelDojo's API as providers.md describes it (flat JSON, Bearer, legacy error body).
+
+Unknown fields are rejected; `webhook_url` and `image_url` must be absolute http(s) URLs.
+`expiresAt` is when the output is deleted (`url_ttl` after the job ends); after it the
+poll still says `completed` and the URL answers 410 [guess: the page says "deleted after
+about 24 h", not what the URL then answers].
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,9 @@ import re
 import uuid
 from typing import Any
 
-from .base import (
-    ASPECTS,
-    Answer,
-    EmulatedProvider,
-    Spec,
-    check_enum,
-    check_int,
-    check_prompt,
-    check_url,
-    iso,
-    unknown_keys,
-)
-from .ledger import EmuJob
+from .base import ASPECTS, Answer, EmulatedProvider, Spec, View, iso
+from .checks import check_enum, check_int, check_prompt, check_url_field, unknown_keys
+from .jobs import EmuJob
 
 FIELDS = {"prompt", "image_url", "mode", "resolution", "aspect_ratio", "duration", "webhook_url"}
 POLL = re.compile(r"^/api/v1/jobs/([^/]+)$")
@@ -43,8 +39,8 @@ class PixelDojo(EmulatedProvider):
         check_enum(body, "resolution", ("480p", "720p"), problems)
         check_enum(body, "aspect_ratio", ASPECTS, problems)
         check_int(body, "duration", 1, 15, problems)
-        if "image_url" in body and not check_url(body["image_url"]):
-            problems.append("image_url must be an http(s) URL")
+        check_url_field(body, "image_url", problems)
+        check_url_field(body, "webhook_url", problems)
         if body.get("mode") == "image-to-video" and "image_url" not in body:
             problems.append("image-to-video needs image_url")  # [guess]
         duration = body.get("duration", 5)
@@ -53,8 +49,9 @@ class PixelDojo(EmulatedProvider):
         # second: charge the larger, and say so in `creditCost` as the real API does.
         return problems, Spec(
             price=float(max(10, 2 * seconds)),
-            duration=duration,
+            duration=seconds,
             resolution=body.get("resolution", "720p"),
+            aspect_ratio=body.get("aspect_ratio", "16:9"),
         )
 
     def new_id(self, seq: int) -> str:
@@ -69,19 +66,19 @@ class PixelDojo(EmulatedProvider):
                 "statusUrl": f"{base}/api/v1/jobs/{job.id}",
                 "creditCost": job.price,
                 "creditsRemaining": job.details["balance"],
-                "expiresAt": iso(24 * 3600),
+                "expiresAt": iso(job.expires_at),
             },
         )
 
-    def polled(self, job: EmuJob, phase: str, progress: float, url: str | None) -> Answer:
-        status = {"queued": "pending", "running": "processing"}.get(phase)
+    def polled(self, job: EmuJob, view: View) -> Answer:
+        status = {"queued": "pending", "running": "processing"}.get(view.phase)
         body: dict[str, Any] = {
             "jobId": job.id,
             "creditCost": job.price,
-            "expiresAt": iso(24 * 3600),
+            "expiresAt": iso(job.expires_at),
         }
         if status is None and job.outcome == "ok":
-            body |= {"status": "completed", "output": {"video": url}}
+            body |= {"status": "completed", "output": {"video": view.url}}
         elif status is None:
             body |= {"status": "failed", "error": self.failure_message(job)}
         else:
