@@ -454,3 +454,66 @@ async def test_aivideoapi_posts_the_result_to_its_callback_url(emu: Emulator) ->
         providers.get("aivideoapi").parse_poll(HttpResponse(200, body)).state
         is RemoteState.SUCCEEDED
     )
+
+
+# --- lists, lookups and cancels ---------------------------------------------------------------
+
+
+LISTERS = ["aimlapi", "apiframe", "vydra"]
+
+
+@pytest.mark.parametrize("provider", LISTERS)
+async def test_a_list_finds_every_finished_job_with_its_id_state_and_time(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    client = client_for(emu, http, provider)
+    emu.configure(latency=0.0)
+    made = [await client.submit(job_for(provider, f"Lamp number {n}")) for n in range(5)]
+    for submitted in made:
+        await poll_to_end(client, submitted.remote_id)
+    seen: dict[str, Any] = {}
+    page: str | None = None
+    while True:  # two rows a page: the paging is followed to the end
+        listing = await client.list(state=RemoteState.SUCCEEDED, page=page, limit=2)
+        assert listing is not None
+        seen |= {item.remote_id: item for item in listing.items}
+        if listing.next_page is None:
+            break
+        page = listing.next_page
+    assert set(seen) == {s.remote_id for s in made}
+    for item in seen.values():
+        assert item.polled.state is RemoteState.SUCCEEDED and item.created_at
+    if provider == "aimlapi":  # the id each submit carried, to find a lost one again
+        ids = {job_for(provider, f"Lamp number {n}").key + ".1" for n in range(5)}
+        assert {item.client_request_id for item in seen.values()} == ids
+
+
+async def test_aimlapi_logs_show_a_generation_only_once_it_has_completed(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    client = client_for(emu, http, "aimlapi")
+    emu.configure(latency=30.0)
+    await client.submit(job_for("aimlapi"))
+    listing = await client.list()
+    assert listing is not None and listing.items == ()
+    assert await client.list(state=RemoteState.RUNNING) is None  # not what the logs hold
+
+
+@pytest.mark.parametrize("provider", ["pixeldojo", "aivideoapi", "xai"])
+async def test_providers_without_a_list_say_so(
+    emu: Emulator, http: httpx.AsyncClient, provider: str
+) -> None:
+    client = client_for(emu, http, provider)
+    assert await client.list() is None
+    assert await client.cancel("any") is None
+
+
+async def test_vydra_cancels_a_running_job(emu: Emulator, http: httpx.AsyncClient) -> None:
+    client = client_for(emu, http, "vydra")
+    emu.configure(latency=30.0)
+    submitted = await client.submit(job_for("vydra"))
+    cancelled = await client.cancel(submitted.remote_id)
+    assert cancelled is not None and cancelled.state is RemoteState.FAILED
+    polled = await client.poll(submitted.remote_id)
+    assert polled.state is RemoteState.FAILED and polled.status == "cancelled"
+    assert not polled.refunded  # Vydra does not say it refunds a cancel

@@ -903,3 +903,19 @@ def test_a_base_url_with_a_password_is_refused_without_showing_it() -> None:
     with pytest.raises(InputError) as caught:
         resolve_base_url(providers.get("vydra"), "https://me:hunter2@www.vydra.ai", {})
     assert "hunter2" not in str(caught.value) and "VYDRA_API_KEY" in str(caught.value)
+
+
+def test_aimlapi_tags_every_submit_with_an_id_its_logs_keep() -> None:
+    import re
+
+    from grokbatch.expand import expand
+    from grokbatch.manifest import loads
+
+    [job] = expand(loads("name: c\nprovider: aimlapi\nprompts: [{id: a, template: lamp}]\n"))
+    adapter = providers.get("aimlapi")
+    first = adapter.submit_request(job, 1).headers["X-Client-Request-Id"]
+    # The documented alphabet and length (anything else is silently dropped by the API).
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", first)
+    assert first == adapter.client_request_id(job, 1)  # a resend carries the same id
+    assert adapter.submit_request(job, 2).headers["X-Client-Request-Id"] != first
+    assert providers.get("xai").client_request_id(job, 1) is None  # xAI keeps no such id

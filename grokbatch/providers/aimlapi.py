@@ -8,6 +8,14 @@ xAI's own USD price (0.05/0.07 USD/s) at 2,000,000 credits per USD — marked as
 The spend of a finished job is `meta.usage`: `usd_spent`, or `credits_used / 2,000,000`
 where `usd_spent` is absent [docs].
 
+Every submit carries `X-Client-Request-Id` (`client_request_id`: the job key and the
+attempt, within the documented 1–128 characters of `A–Z a–z 0–9 . _ : -`), which the API
+records beside the generation and lists in `GET /v2/logs` (aimlapi/api-docs
+`docs/capabilities/request-tracing-and-cost.md`, `logs-v2.json`): one row per generation,
+newest first, `limit`/`offset` paged, with `inference_id` (the generation id to poll),
+`status` succeeded | failed and `cost`. For async video a row appears only once the
+generation has completed, so the logs list finished jobs only.
+
 Guesses [guess]: the price per second (above); `processing` and `failed` as other names of
 `generating` and `error`; that a failed generation costs nothing unless `usage` says so.
 """
@@ -20,11 +28,13 @@ from typing import Any, ClassVar
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
 from .base import Provider
-from .parse import make_polled, opt_cost, parse_id, require
+from .parse import epoch, make_polled, opt_cost, opt_str, parse_id, require, rows_of
 from .pricing import usd
 from .wire import (
     HttpRequest,
     HttpResponse,
+    Listed,
+    Listing,
     Polled,
     Price,
     RemoteState,
@@ -33,6 +43,8 @@ from .wire import (
 )
 
 MODEL = "x-ai/grok-imagine-video"
+CLIENT_REQUEST_ID = "X-Client-Request-Id"
+LOG_STATUS = {RemoteState.SUCCEEDED: "succeeded", RemoteState.FAILED: "failed"}
 USD_PER_CREDIT = 1 / 2_000_000
 # Guess: xAI's USD price per second turned into AI/ML credits (1080p extrapolated).
 GUESSED_PER_SECOND = {"480p": 100_000.0, "720p": 140_000.0, "1080p": 200_000.0}
@@ -96,7 +108,15 @@ class AimlApi(Provider):
         body["aspect_ratio"] = p["aspect_ratio"]
         if p.get("resolution"):
             body["resolution"] = p["resolution"]
-        return HttpRequest("POST", "/v2/video/generations", json=body)
+        request_id = self.client_request_id(job, attempt)
+        return HttpRequest(
+            "POST", "/v2/video/generations", json=body, headers={CLIENT_REQUEST_ID: request_id}
+        )
+
+    def client_request_id(self, job: Job, attempt: int) -> str:
+        # 64 hex digits, a dot, the attempt: the alphabet and length the API keeps. A resend
+        # of one attempt carries the same id; a deliberate retry is a new one.
+        return f"{job.key}.{attempt}"
 
     def parse_submit(self, response: HttpResponse) -> Submitted:
         return Submitted(parse_id(response.body, "id"))
@@ -132,6 +152,51 @@ class AimlApi(Provider):
 
     def is_out_of_credits(self, response: HttpResponse, message: str, code: str | None) -> bool:
         return response.status_code in (402, 403)  # 401 is the bad key; 403 the empty balance
+
+    # `GET /v2/logs`: finished generations only (a row appears at completion).
+    listable: ClassVar[frozenset[RemoteState]] = frozenset(LOG_STATUS)
+
+    def list_request(
+        self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100
+    ) -> HttpRequest | None:
+        if state is not None and state not in LOG_STATUS:
+            return None  # queued and running generations are not in the logs
+        params = {"period": "24h", "model": MODEL, "limit": str(limit), "offset": page or "0"}
+        if state is not None:
+            params["status"] = LOG_STATUS[state]
+        return HttpRequest("GET", "/v2/logs", params=params)
+
+    def parse_list(self, response: HttpResponse, *, page: str | None, limit: int) -> Listing:
+        rows = rows_of(response.body, "data")
+        items = tuple(
+            Listed(
+                remote_id=parse_id(row, "inference_id"),
+                polled=_logged(row),
+                created_at=epoch(row.get("created")),
+                client_request_id=opt_str(row.get("client_request_id")),
+            )
+            for row in rows
+            if row.get("inference_id")
+        )
+        pagination = response.body.get("pagination")
+        more = isinstance(pagination, dict) and pagination.get("has_more") is True
+        return Listing(items, str(int(page or 0) + len(rows)) if more and rows else None)
+
+
+def _logged(row: Mapping[str, Any]) -> Polled:
+    """A log row's state and cost; its output URL comes from polling the generation."""
+    status = str(row.get("status"))
+    found = row.get("cost")
+    cost: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    state = RemoteState.SUCCEEDED if status == "succeeded" else RemoteState.FAILED
+    credits = opt_cost(cost.get("credits"))
+    return Polled(
+        state=state,
+        status=status,
+        charged=credits,
+        usd=opt_cost(cost.get("usd")),
+        refunded=state is RemoteState.FAILED and not credits,
+    )
 
 
 ADAPTER = AimlApi()

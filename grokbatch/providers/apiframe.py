@@ -31,10 +31,12 @@ from ..jobs import ASPECT_RATIOS, Job
 from . import checks
 from .base import Provider
 from .outputs import media_urls
-from .parse import clean_text, make_polled, parse_id, require
+from .parse import clean_text, epoch, make_polled, parse_id, require, rows_of
 from .wire import (
     HttpRequest,
     HttpResponse,
+    Listed,
+    Listing,
     Polled,
     Price,
     RemoteState,
@@ -44,6 +46,13 @@ from .wire import (
 
 MODEL = "grok-imagine-video"
 PRICES = {6: 10.0, 10: 15.0, 15: 25.0}
+# What grokbatch's states are called in the list filter.
+LIST_STATUS = {
+    RemoteState.QUEUED: "QUEUED",
+    RemoteState.RUNNING: "PROCESSING",
+    RemoteState.SUCCEEDED: "COMPLETED",
+    RemoteState.FAILED: "FAILED",
+}
 STATUSES = {
     "queued": RemoteState.QUEUED,
     "processing": RemoteState.RUNNING,
@@ -141,6 +150,34 @@ class ApiFrame(Provider):
             progress=body.get("progress"),
             refunds_failures=True,
         )
+
+    # `GET /v2/jobs` (its OpenAPI file): newest first, filtered by status and model, paged by
+    # an opaque cursor. A FAILED filter leaves CANCELLED jobs out [docs: separate statuses].
+    listable: ClassVar[frozenset[RemoteState]] = frozenset(RemoteState)
+
+    def list_request(
+        self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100
+    ) -> HttpRequest:
+        params = {"model": MODEL, "limit": str(limit)}
+        if state is not None:
+            params["status"] = LIST_STATUS[state]
+        if page:
+            params["cursor"] = page
+        return HttpRequest("GET", "/v2/jobs", params=params)
+
+    def parse_list(self, response: HttpResponse, *, page: str | None, limit: int) -> Listing:
+        items = tuple(
+            Listed(
+                remote_id=parse_id(row, "id"),
+                polled=self.parse_poll(HttpResponse(200, row)),
+                created_at=epoch(row.get("createdAt")),
+            )
+            for row in rows_of(response.body, "jobs")
+            if row.get("id")
+        )
+        cursor = response.body.get("nextCursor")
+        more = response.body.get("hasMore") is True and isinstance(cursor, str) and cursor
+        return Listing(items, cursor if more else None)
 
     def error_details(self, response: HttpResponse) -> tuple[str, str | None]:
         message, code = super().error_details(response)

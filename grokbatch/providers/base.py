@@ -36,6 +36,7 @@ from .wire import (
     DeclaredPrice,
     HttpRequest,
     HttpResponse,
+    Listing,
     Polled,
     Price,
     RemoteState,
@@ -159,6 +160,31 @@ class Provider(ABC):
     @abstractmethod
     def parse_poll(self, response: HttpResponse) -> Polled:
         """Read a successful (2xx) poll answer."""
+
+    # --- lists, lookups and cancels, where the provider has them --------------------------
+
+    # The states a list can be filtered by (empty: the provider lists no jobs).
+    listable: ClassVar[frozenset[RemoteState]] = frozenset()
+
+    def list_request(
+        self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100
+    ) -> HttpRequest | None:
+        """One page of this account's jobs, newest first (only in `state` if given); None
+        when the provider cannot list them so."""
+        return None
+
+    def parse_list(self, response: HttpResponse, *, page: str | None, limit: int) -> Listing:
+        """Read a successful (2xx) answer to `list_request(page=page, limit=limit)`."""
+        raise NotImplementedError(f"{self.name} lists no jobs")
+
+    def cancel_request(self, remote_id: str) -> HttpRequest | None:
+        """The request that cancels a job, or None: the provider documents no cancel."""
+        return None
+
+    def client_request_id(self, job: Job, attempt: int) -> str | None:
+        """The id sent with a submit for the provider to record beside its job (where it
+        does: AI/ML API), so that a submit whose answer was lost can be found again."""
+        return None
 
     def error_details(self, response: HttpResponse) -> tuple[str, str | None]:
         """(message, code) from this provider's error body; override for its shape."""

@@ -28,7 +28,7 @@ from ..errors import (
 from ..jobs import Job
 from .base import Provider
 from .parse import clean_text
-from .wire import HttpRequest, HttpResponse, Polled, Submitted
+from .wire import HttpRequest, HttpResponse, Listing, Polled, RemoteState, Submitted
 
 # Failures that happen before a single byte of the request leaves: nothing was created.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -174,6 +174,22 @@ class ProviderClient:
     async def submit(self, job: Job, attempt: int = 1, *, wire: Wire | None = None) -> Submitted:
         response = await self.send(self.provider.submit_request(job, attempt), wire=wire)
         return self.provider.parse_submit(response)
+
+    async def list(
+        self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100
+    ) -> Listing | None:
+        """One page of the account's jobs (newest first); None if the provider has no list."""
+        request = self.provider.list_request(state=state, page=page, limit=limit)
+        if request is None:
+            return None
+        return self.provider.parse_list(await self.send(request), page=page, limit=limit)
+
+    async def cancel(self, remote_id: str) -> Polled | None:
+        """Cancel a job where the provider documents how; None where it does not."""
+        request = self.provider.cancel_request(remote_id)
+        if request is None:
+            return None
+        return self.provider.parse_poll(await self.send(request))
 
     async def poll(self, remote_id: str) -> Polled:
         request = self.provider.poll_request(remote_id)

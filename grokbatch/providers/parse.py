@@ -189,3 +189,29 @@ def require(body: Any, *path: str) -> Any:
             raise ProtocolError(f"answer has no {'.'.join(path)}: {shown}")
         cur = cur[part]
     return cur
+
+
+def epoch(value: Any) -> float | None:
+    """Seconds since the epoch from an ISO-8601 timestamp (a trailing Z is UTC), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def rows_of(body: Any, key: str) -> list[dict[str, Any]]:
+    """The list of row objects under `key`; ProtocolError if it is not a list."""
+    rows = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise ProtocolError(f"a list answer has no {key} list: {clean_text(str(body), 200)}")
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def next_offset(page: str | None, rows: int, limit: int) -> str | None:
+    """The next page of an offset-paged list: after a full page, the offset past it."""
+    return str(int(page or 0) + rows) if rows >= limit else None

@@ -26,10 +26,12 @@ from urllib.parse import quote
 from ..jobs import ASPECT_RATIOS, Job
 from . import checks
 from .base import Provider
-from .parse import make_polled, opt_cost, parse_id, require
+from .parse import epoch, make_polled, next_offset, opt_cost, parse_id, require, rows_of
 from .wire import (
     HttpRequest,
     HttpResponse,
+    Listed,
+    Listing,
     Polled,
     Price,
     RemoteState,
@@ -38,6 +40,15 @@ from .wire import (
 )
 
 T2V, I2V, T2I = "text-to-video", "image-to-video", "text-to-image"
+# What grokbatch's states are called in Vydra's list filter.
+LIST_STATUS = {
+    RemoteState.QUEUED: "pending",
+    RemoteState.RUNNING: "running",
+    RemoteState.SUCCEEDED: "completed",
+    RemoteState.FAILED: "failed",
+}
+
+
 STATUSES = {
     "pending": RemoteState.QUEUED,
     "queued": RemoteState.QUEUED,
@@ -152,8 +163,38 @@ class Vydra(Provider):
             error=body.get("error") or (body.get("statusMessage") if _failed(status) else None),
             charged=body.get("creditsCharged"),
             progress=body.get("progress"),
-            refunds_failures=True,
+            # "Refunded on errors" [docs]; a cancel is not an error and nothing says it is
+            # refunded, so a cancelled job's charge stays spent.
+            refunds_failures=str(status).lower() != "cancelled",
         )
+
+    # The jobs API (vydra.ai/docs/jobs): list by status with limit/offset, cancel by id.
+    listable: ClassVar[frozenset[RemoteState]] = frozenset(LIST_STATUS)
+
+    def list_request(
+        self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100
+    ) -> HttpRequest:
+        params = {"limit": str(limit), "offset": page or "0"}
+        if state is not None:
+            params["status"] = LIST_STATUS[state]
+        return HttpRequest("GET", "/api/v1/jobs", params=params)
+
+    def parse_list(self, response: HttpResponse, *, page: str | None, limit: int) -> Listing:
+        rows = rows_of(response.body, "data")
+        items = tuple(
+            Listed(
+                remote_id=parse_id(row, "id"),
+                polled=self.parse_poll(HttpResponse(200, row)),
+                created_at=epoch(row.get("createdAt")),
+            )
+            for row in rows
+            if row.get("id")
+        )
+        # Offset paging with no total [docs]: a full page may have a next one.
+        return Listing(items, next_offset(page, len(rows), limit))
+
+    def cancel_request(self, remote_id: str) -> HttpRequest:
+        return HttpRequest("DELETE", f"/api/v1/jobs/{quote(remote_id, safe='')}")
 
 
 def _failed(status: Any) -> bool:

@@ -64,6 +64,24 @@ class Polled:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """One job as a provider's list of jobs shows it."""
+
+    remote_id: str
+    polled: Polled  # its state as the row tells it (output URLs only where the row has them)
+    created_at: float | None = None  # epoch seconds, when the row says
+    client_request_id: str | None = None  # the id grokbatch sent with the submit (AI/ML API)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a provider's jobs, newest first."""
+
+    items: tuple[Listed, ...]
+    next_page: str | None = None  # give it back as `page` for the next one; None: last page
+
+
+@dataclass(frozen=True)
 class Submitted:
     """A provider's answer to a submit: the remote id, and the job itself when it ran at once."""
 
