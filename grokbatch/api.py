@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
 import anyio
 import httpx
@@ -38,6 +38,9 @@ from .workspace import JobSet, Workspace, open_workspace
 if TYPE_CHECKING:
     from .summary import RunSummary
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 __all__ = [
     "export",
     "plan",
@@ -49,48 +52,6 @@ __all__ = [
 
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
 _SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
-
-
-def run(
-    manifest: str | Path,
-    *,
-    db: str | Path | None = None,
-    output_dir: str | Path | None = None,
-    concurrency: int | None = None,
-    max_credits: Mapping[str, float] | None = None,
-    max_usd: float | None = None,
-    retry_failed: bool = False,
-    resubmit_ambiguous: bool = False,
-    sandbox: bool | None = None,
-    reporter: Reporter | None = None,
-    environ: Mapping[str, str] | None = None,
-    emulator_options: Mapping[str, Any] | None = None,
-    tuning: Mapping[str, Any] | None = None,
-    write_report: bool = True,
-) -> RunSummary:
-    """Run a manifest to completion (or budget, or interruption); returns how it ended.
-
-    The same as `grokbatch run`, blocking; `run_async` is the same inside an event loop.
-    """
-    call = functools.partial(
-        run_async,
-        manifest,
-        db=db,
-        output_dir=output_dir,
-        concurrency=concurrency,
-        max_credits=max_credits,
-        max_usd=max_usd,
-        retry_failed=retry_failed,
-        resubmit_ambiguous=resubmit_ambiguous,
-        sandbox=sandbox,
-        reporter=reporter,
-        environ=environ,
-        emulator_options=emulator_options,
-        tuning=tuning,
-        write_report=write_report,
-    )
-    summary: RunSummary = anyio.run(call)
-    return summary
 
 
 async def run_async(
@@ -181,6 +142,25 @@ async def run_async(
             summary.report = str(_write_report(ws, store))
         return summary
 
+
+
+def _blocking(function: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """The same function, run to completion in its own event loop."""
+
+    @functools.wraps(function)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+        return anyio.run(functools.partial(function, *args, **kwargs))
+
+    return blocking
+
+
+run = _blocking(run_async)
+run.__name__ = run.__qualname__ = "run"
+run.__doc__ = """Run a manifest to completion (or budget, or interruption); returns how it ended.
+
+The same as `grokbatch run`, blocking; it takes `run_async`'s keywords (see there), and
+`run_async` is the same inside an event loop (a notebook).
+"""
 
 def plan(
     manifest: str | Path,
