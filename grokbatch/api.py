@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +59,17 @@ def output_dir_for(manifest: Manifest, override: str | Path | None, *, sandbox: 
 
 
 class JobSet:
-    """The jobs of a validated manifest; iterating twice yields the same jobs."""
+    """The jobs of a validated manifest; iterating twice yields the same jobs.
 
-    def __init__(self, manifest: Manifest) -> None:
+    With `output_dir`, every output path is checked against that directory first.
+    """
+
+    def __init__(self, manifest: Manifest, *, output_dir: Path | None = None) -> None:
         self.manifest = manifest
-        expander = Expander(manifest)
+        expander = Expander(manifest, output_dir=output_dir)
         self.count = sum(1 for _ in expander.jobs())
         expander.raise_problems()
+        self.warnings = expander.warnings
 
     def __iter__(self) -> Iterator[Job]:
         return Expander(self.manifest).jobs(explain_clashes=False)
@@ -135,6 +139,7 @@ async def run_async(
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
     write_report_page: bool = True,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
@@ -145,6 +150,7 @@ async def run_async(
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
     job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
     written to report.html in the output directory (`write_report_page=False`: not).
+    `on_warning` receives the manifest's warnings (e.g. an exclude that removes nothing).
     """
     from .budget import BudgetPolicy
     from .progress import make_reporter
@@ -155,7 +161,11 @@ async def run_async(
     env = os.environ if environ is None else environ
     use_sandbox = sandbox_requested(sandbox, env)
     loaded = load(manifest)
-    jobs = JobSet(loaded)  # raises ManifestError before anything is sent
+    out_dir = output_dir_for(loaded, output_dir, sandbox=use_sandbox)
+    jobs = JobSet(loaded, output_dir=out_dir)  # raises ManifestError before anything is sent
+    if on_warning is not None:
+        for warning in jobs.warnings:
+            on_warning(warning.format())
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     limits = credit_limits(loaded, max_credits)
@@ -167,7 +177,6 @@ async def run_async(
     if "*" in rpm:
         every = rpm.pop("*")
         rpm = {n: rpm.get(n, every) for n in names}
-    out_dir = output_dir_for(loaded, output_dir, sandbox=use_sandbox)
     fields: dict[str, Any] = {
         "output_dir": out_dir,
         "concurrency": concurrency or loaded.limits.concurrency,

@@ -75,9 +75,12 @@ def validate(manifest: str) -> None:
 
     Reports every problem at once, each with its file, line and fix; exit code 2 if any.
     """
+    from .api import output_dir_for
     from .plan import make_plan
 
-    plan = make_plan(load(manifest))
+    loaded = load(manifest)
+    plan = make_plan(loaded, output_dir=output_dir_for(loaded, None, sandbox=False))
+    _warn(plan.warnings)
     providers = ", ".join(f"{n} ({t.jobs})" for n, t in plan.totals.items())
     click.echo(f"{manifest}: ok, {plan.jobs} jobs ({providers})")
 
@@ -97,9 +100,17 @@ def validate(manifest: str) -> None:
 @handle_errors
 def plan(manifest: str, max_credits: tuple[str, ...], max_usd: float | None, as_json: bool) -> None:
     """Price a manifest without sending anything; exit 3 if it would exceed the budget."""
+    from .api import output_dir_for
     from .plan import format_plan, make_plan
 
-    result = make_plan(load(manifest), max_credits=parse_max_credits(max_credits), max_usd=max_usd)
+    loaded = load(manifest)
+    result = make_plan(
+        loaded,
+        max_credits=parse_max_credits(max_credits),
+        max_usd=max_usd,
+        output_dir=output_dir_for(loaded, None, sandbox=False),
+    )
+    _warn(result.warnings)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -184,6 +195,7 @@ def run(
         resubmit_ambiguous=resubmit_ambiguous,
         sandbox=sandbox,
         reporter=make_reporter(json_mode=as_json),
+        on_warning=lambda text: click.echo(f"warning: {text}", err=True),
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
@@ -382,6 +394,11 @@ def schema() -> None:
     from .schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def _warn(warnings: list[Any]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning.format()}", err=True)
 
 
 @contextmanager

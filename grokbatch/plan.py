@@ -6,12 +6,14 @@ Estimates that rest on a declared (`prices:`) or guessed price are marked as suc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import providers
-from .errors import InputError
+from .errors import InputError, Problem
 from .expand import Expander
 from .jobs import Job
 from .manifest import Manifest
@@ -50,6 +52,7 @@ class Plan:
     listed: list[Job]  # the first LIST_LIMIT + 1 jobs
     by_axis: dict[str, dict[Any, int]]  # axis → value → job count
     max_usd: float | None
+    warnings: list[Problem] = field(default_factory=list)  # e.g. an exclude that removes nothing
 
     @property
     def total_usd(self) -> float | None:
@@ -88,26 +91,35 @@ def credit_limits(
 ) -> dict[str, float]:
     """max_credits per provider: the manifest's, with command-line overrides on top.
 
-    A bare number (key "*") applies to the manifest's only provider.
+    A bare number (key "*") applies to the manifest's only provider. The manifest's own
+    mistakes (one number for several providers, a provider it does not use) were reported
+    with their line when it was loaded; only the command line's are raised here.
     """
     names = manifest.provider_names()
     out: dict[str, float] = {}
-    for source in (manifest.limits.max_credits, overrides or {}):
-        for name, value in source.items():
-            if name == "*":
-                if len(names) != 1:
-                    raise InputError(
-                        f"--max-credits {value:g} is ambiguous with {len(names)} providers "
-                        f"({', '.join(names)}): write --max-credits PROVIDER=N for each"
-                    )
-                out[names[0]] = value
-            elif name not in names:
+    for name, value in manifest.limits.max_credits.items():
+        if name == "*" and len(names) == 1:
+            out[names[0]] = value
+        elif name in names:
+            out[name] = value
+    for name, value in (overrides or {}).items():
+        flag = f"--max-credits {name + '=' if name != '*' else ''}{value:g}"
+        if not math.isfinite(value):
+            raise InputError(f"{flag}: a budget must be a finite number")
+        if name == "*":
+            if len(names) != 1:
                 raise InputError(
-                    f"--max-credits names {name}, which this manifest does not use "
-                    f"(it uses {', '.join(names)})"
+                    f"{flag} is ambiguous with {len(names)} providers "
+                    f"({', '.join(names)}): write --max-credits PROVIDER=N for each"
                 )
-            else:
-                out[name] = value
+            out[names[0]] = value
+        elif name not in names:
+            raise InputError(
+                f"{flag} names {name}, which this manifest does not use "
+                f"(it uses {', '.join(names)})"
+            )
+        else:
+            out[name] = value
     return out
 
 
@@ -116,13 +128,17 @@ def make_plan(
     *,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
+    output_dir: Path | None = None,
 ) -> Plan:
-    """Expand and price every job; ManifestError if any job is invalid."""
+    """Expand and price every job; ManifestError if any job is invalid.
+
+    With `output_dir`, every output path is also checked against that directory.
+    """
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
     listed: list[Job] = []
     by_axis: dict[str, dict[Any, int]] = {}
-    expander = Expander(manifest)
+    expander = Expander(manifest, output_dir=output_dir)
     count = 0
     for job in expander.jobs():
         count += 1
@@ -144,7 +160,7 @@ def make_plan(
     for name, limit in limits.items():
         totals.setdefault(name, ProviderTotal(name, providers.get(name).credit_unit, limit=limit))
     usd_limit = max_usd if max_usd is not None else manifest.limits.max_usd
-    return Plan(manifest, count, totals, listed, by_axis, usd_limit)
+    return Plan(manifest, count, totals, listed, by_axis, usd_limit, expander.warnings)
 
 
 def format_plan(plan: Plan) -> str:

@@ -83,6 +83,12 @@ def params_validator() -> Any:
 
 
 @cache
+def provider_validator() -> Any:
+    """A validator of a provider: a name or {name, base_url, model}."""
+    return Validator({"$defs": schema()["$defs"], **schema()["properties"]["provider"]})
+
+
+@cache
 def id_validator() -> Any:
     """A validator of a prompt id (for ids from a prompts file)."""
     return Validator(schema()["$defs"]["prompt"]["properties"]["id"])
