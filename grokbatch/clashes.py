@@ -25,9 +25,17 @@ class Clash:
 
 
 def explain(
-    clashes: list[Clash], first_jobs: Iterator[Job], source: Source, skip: set[str]
+    clashes: list[Clash],
+    first_jobs: Iterator[Job],
+    source: Source,
+    skip: set[str],
+    repeats_reported: bool = False,
 ) -> list[Problem]:
-    """One problem per (kind, axes the jobs differ in); `skip`: axes already reported."""
+    """One problem per (kind, axes the jobs differ in).
+
+    `skip`: axes already reported as changing nothing; `repeats_reported`: a value listed
+    twice in an axis was reported (its two jobs are the same grid point).
+    """
     wanted = {c.value for c in clashes}
     first: dict[str, Job] = {}
     for job in first_jobs:
@@ -40,6 +48,8 @@ def explain(
         differ = _differences(earlier.coords if earlier else {}, clash.second.coords)
         if clash.kind == "key" and differ and set(differ) <= skip:
             continue  # the unused axis was reported already: the same cause
+        if not differ and repeats_reported:
+            continue  # the repeated axis value was reported already
         groups.setdefault((clash.kind, differ), []).append((earlier, clash.second))
     return [_problem(kind, differ, pairs, source) for (kind, differ), pairs in groups.items()]
 
@@ -57,13 +67,21 @@ def _problem(
     only = f"they differ only in {axes}, " if differ else ""
     count = len(pairs)
     jobs = f"{count} job{'s' if count > 1 else ''}"
+    verb, writes = ("send", "write") if count > 1 else ("sends", "writes")
+    if not differ:
+        return source.problem(
+            ("matrix",) if "matrix" in source.data else ("prompts",),
+            f"{jobs} repeat{'' if count > 1 else 's'} another job exactly (the same grid point "
+            f"twice): e.g. {shown}",
+            hint="remove the repeated include entry or axis value",
+        )
     if kind == "key":
         where: PathKey = ("matrix", differ[0]) if len(differ) == 1 else ("matrix",)
         if "prompt" in differ or "matrix" not in source.data:
             where = ("prompts",)
         return source.problem(
             where,
-            f"{jobs} send the same request as another job (same provider, prompt and "
+            f"{jobs} {verb} the same request as another job (same provider, prompt and "
             f"parameters), so the same clip would be made and paid for twice; {only}which "
             f"{'changes' if len(differ) == 1 else 'change'} nothing that is sent: e.g. {shown}",
             hint=f"read {axes} in the prompt template, or drop it; for several takes of one "
@@ -76,7 +94,7 @@ def _problem(
         variables = (variables + " {{ prompt.id }}").strip()
     return source.problem(
         ("output", "path"),
-        f"{jobs} write the same file as another job; {only}which output.path does not use: "
+        f"{jobs} {writes} the same file as another job; {only}which output.path does not use: "
         f"e.g. {shown} both write {second.output!r}",
         hint=f"add {variables} to output.path" if variables else "use {{ key[:12] }} in it",
     )
@@ -84,4 +102,4 @@ def _problem(
 
 def _names(keys: Iterable[str]) -> str:
     items = [repr(k) for k in keys]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)

@@ -55,6 +55,7 @@ class Expander:
         self._context: dict[str, Any] = {}
         self._templated_params = self._has_templated_params()
         self.tree = OutputTree(output_dir)
+        self._prompts_read = 0
 
     # --- results --------------------------------------------------------------------------
 
@@ -96,13 +97,17 @@ class Expander:
             self.tree.add(job.output)
             index += 1
             yield job
+        if index == 0 and not self.log:
+            self._nothing_to_do()
         self._finish(found, explain_clashes)
 
     def _walk(self) -> Iterator[tuple[PromptSpec, Combo]]:
         grid = self.grid
         pending: list[tuple[int, int, PromptSpec]] = []
         applied = [False] * len(grid.includes)
+        self._prompts_read = 0
         for n, prompt in enumerate(self.manifest.iter_prompts(self._row_problem)):
+            self._prompts_read += 1
             unmatched: list[int] = []
             yield from ((prompt, combo) for combo in grid.combos(prompt.id, unmatched))
             pending.extend((j, n, prompt) for j in unmatched)
@@ -123,12 +128,15 @@ class Expander:
                 )
 
     def _finish(self, found: list[clashes.Clash], explain: bool) -> None:
+        m = self.manifest
         self.tree.finish()
         for where, message, fix in self.tree.problems:
             self.log.add(self.source.problem(tuple(where.split(".")), message, hint=fix))
         if found and explain:
             first = Expander(self.manifest).jobs(explain_clashes=False)
-            for problem in clashes.explain(found, first, self.source, self.checked.unused_axes):
+            for problem in clashes.explain(
+                found, first, self.source, self.checked.unused_axes, m.matrix.repeats
+            ):
                 self.log.add(problem)
         for entry, removed in zip(self.grid.excludes, self.grid.excluded, strict=True):
             if not removed:
@@ -140,6 +148,24 @@ class Expander:
                         '"10" matches 10',
                     )
                 )
+
+    def _nothing_to_do(self) -> None:
+        if self._prompts_read == 0:
+            self.log.add(
+                self.source.problem(
+                    ("prompts", "file"),
+                    "the prompts file has no rows: the manifest makes no jobs",
+                    hint="add rows under the header (one prompt per row)",
+                )
+            )
+        else:
+            self.log.add(
+                self.source.problem(
+                    ("matrix", "exclude"),
+                    "every combination is excluded: the manifest makes no jobs",
+                    hint="remove or narrow the exclude entries",
+                )
+            )
 
     # --- one job ------------------------------------------------------------------------------
 
@@ -155,8 +181,12 @@ class Expander:
                 coords[n] = self._coord_values[p][i]
         else:
             raw, coords = {}, {"prompt": prompt.id}
-            if not self._standalone_ok(combo, prompt):
-                return None
+        if combo.extra_from and not self.manifest.matrix.bad_includes.isdisjoint(
+            combo.extra_from.values()
+        ):
+            return None  # an include entry's problem was reported when it was loaded
+        if combo.indexes is None and not self._standalone_ok(combo, prompt):
+            return None
         for name, value in combo.extra.items():
             raw[name] = value
             coords[name] = _coord(name, value)
@@ -180,7 +210,11 @@ class Expander:
                 prompt,
             )
             return None
+        if ref.name not in providers.NAMES:
+            return None  # an include's unknown provider: loading reported it
         adapter = providers.get(ref.name)
+        if ref.model and adapter.models and ref.model not in adapter.models:
+            return None  # an unknown sub-model: loading reported it
         context["provider"] = ref.name
         context["prompt"] = {"id": prompt.id}
         seed = canonical_json(coords) if self.checked.seeded else ""

@@ -49,6 +49,8 @@ class Matrix:
     axes: tuple[Axis, ...] = ()
     include: tuple[Mapping[str, Any], ...] = ()
     exclude: tuple[Mapping[str, Any], ...] = ()
+    repeats: bool = False  # an axis lists a value twice (reported as a problem)
+    bad_includes: frozenset[int] = frozenset()  # include entries with a reported problem
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,10 @@ def _prompts(
             problems.append(
                 source.problem(
                     ("prompts", "file"),
-                    f"prompts file {display} not found",
-                    hint="the path is relative to the manifest's folder",
+                    f"prompts file {display} is a directory"
+                    if file.is_dir()
+                    else f"prompts file {display} not found",
+                    hint="point at a file; the path is relative to the manifest's folder",
                 )
             )
         return PromptFile(file, display, raw["template"], raw.get("id"))
@@ -242,11 +246,13 @@ def _prompts(
 def _matrix(data: Mapping[str, Any], source: Source, problems: list[Problem]) -> Matrix:
     axes = tuple(Axis(k, tuple(v)) for k, v in data.items() if k not in ("include", "exclude"))
     names = [a.name for a in axes]
+    repeats = False
     for axis in axes:
         seen: dict[str, int] = {}  # canonical JSON → first index: linear, whatever the axis
         for i, value in enumerate(axis.values):
             first = seen.setdefault(canonical_json(value), i)
             if first != i:
+                repeats = True
                 problems.append(
                     source.problem(
                         ("matrix", axis.name, i),
@@ -268,6 +274,7 @@ def _matrix(data: Mapping[str, Any], source: Source, problems: list[Problem]) ->
                 )
     param_validator = schema.params_validator()
     provider_validator = schema.provider_validator()
+    bad: set[int] = set()
     for i, entry in enumerate(data.get("include", ())):
         # Values of axes are compared loosely ("10" matches 10); the expander checks them
         # only where an entry becomes a job of its own.
@@ -281,7 +288,9 @@ def _matrix(data: Mapping[str, Any], source: Source, problems: list[Problem]) ->
                 problems.append(
                     source.problem(("matrix", "include", i, *prefix, *path), message, hint=hint)
                 )
-    return Matrix(axes, tuple(data.get("include", ())), tuple(data.get("exclude", ())))
+                bad.add(i)
+    include, exclude = tuple(data.get("include", ())), tuple(data.get("exclude", ()))
+    return Matrix(axes, include, exclude, repeats, frozenset(bad))
 
 
 def _show(value: Any) -> str:

@@ -29,24 +29,28 @@ def path_problem(path: str) -> tuple[str, str] | None:
     if bad:
         name = "a NUL byte" if bad.group() == "\x00" else f"control character {bad.group()!r}"
         return (
-            f"output path {_short(path)} contains {name}",
-            "keep control characters out of the values output.path uses (| replace helps)",
+            f"the output path contains {name}",
+            f"e.g. {_short(path)}: keep control characters out of the values output.path uses "
+            "(| replace helps)",
         )
     if len(path) * 4 <= NAME_MAX - TEMP_ROOM:
         return None  # short enough whatever its characters: the common case
     size = len(path.encode("utf-8", "surrogatepass"))
     if size > PATH_MAX:
-        return (f"output path is {size:,} bytes long", f"keep it under {PATH_MAX:,} bytes")
+        return (
+            f"the output path is over {PATH_MAX:,} bytes",
+            f"shorten it (one is {size:,} bytes): use fewer or shorter values in output.path",
+        )
     parts = path.split("/")
     for i, part in enumerate(parts):
         limit = NAME_MAX - TEMP_ROOM if i == len(parts) - 1 else NAME_MAX
         length = len(part.encode("utf-8", "surrogatepass"))
         if length > limit:
             return (
-                f"the name {_short(part)} in the output path is {length} bytes; filesystems "
-                f"allow {NAME_MAX} (file names here: {limit}, leaving room for the download's "
-                "temporary name)",
-                "shorten the values used in output.path, e.g. {{ text | truncate(60) }}",
+                f"a name in the output path is over {limit} bytes: filesystems allow "
+                f"{NAME_MAX}, and the download needs room for its temporary name",
+                f"e.g. {_short(part)} is {length} bytes: shorten the values used in "
+                "output.path, e.g. {{ text | truncate(60) }}",
             )
     return None
 
@@ -61,14 +65,12 @@ def normalize(path: str) -> tuple[str, tuple[str, str] | None]:
         or normal in ("..", ".")
         or (len(normal) > 1 and normal[1] == ":")
     ):
-        message = (
-            f"output path {path!r} escapes the output directory"
-            if path
-            else ("the output path renders empty")
-        )
+        if not path:
+            return normal, ("the output path renders empty", "make it render a file name")
         return normal, (
-            message,
-            "make it a relative path to a file inside `output.dir`, without '..' or a leading '/'",
+            "the output path escapes the output directory",
+            f"e.g. {_short(path)}: make it a relative path to a file inside `output.dir`, "
+            "without '..' or a leading '/'",
         )
     return normal, None
 

@@ -69,12 +69,14 @@ def run(manifest: Manifest, grid: Grid) -> Preflight:
                 read |= set(tpl.variables)
                 names = shared | set(prompt.vars)
                 unknown += _undefined(source, tpl, prompt.where, names, ())
+    if isinstance(prompts, tuple):
+        known = shared | {v for p in prompts for v in p.vars}
     for text, where in _param_templates(manifest):
         tpl = _compile(out, source, text, where)
         if tpl is not None:
             read |= set(tpl.variables)
-    if isinstance(prompts, tuple):
-        known = shared | {v for p in prompts for v in p.vars}
+            if known is not None:
+                unknown += _undefined(source, tpl, where, known, ())
     output = _compile(out, source, manifest.output_path, ("output", "path"), memoize=False)
     if output is not None and known is not None:
         unknown += _undefined(source, output, ("output", "path"), known | set(OUTPUT_NAMES), ())
@@ -196,10 +198,15 @@ def _unused_axes(
             merged[typo[0]] = problem
             out.problems.append(problem)
             continue
-        close = difflib.get_close_matches(axis.name, sorted(params), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        hint += f"read it in the prompt template ({{{{ {axis.name} }}}}), or remove the axis; "
-        hint += "for several takes of one request, name the axis take"
+        read_close = difflib.get_close_matches(axis.name, sorted(read), n=1)
+        close = read_close or difflib.get_close_matches(axis.name, sorted(params), n=1)
+        if read_close:
+            hint = f"rename the axis to {read_close[0]!r}: the template reads that, not "
+            hint += f"{axis.name!r}"
+        else:
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint += f"read it in the prompt template ({{{{ {axis.name} }}}}), or remove the "
+            hint += "axis; for several takes of one request, name the axis take"
         out.problems.append(
             manifest.source.problem(
                 where,

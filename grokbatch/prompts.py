@@ -265,7 +265,8 @@ def _prompt_id(
     else:
         prompt_id = str(row.get("id") or f"row{index}")
     for error in schema.id_validator().iter_errors(prompt_id):
-        _, message, hint = schema.explain(error)
+        _, message, _ = schema.explain(error)
+        hint = "use letters, digits, '.', '_' and '-', starting with a letter or digit"
         report(_at(spec, line, f"prompt id {message}", hint, "id"), number)
         return None
     return prompt_id

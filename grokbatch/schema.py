@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -164,6 +165,8 @@ def explain(error: ValidationError) -> tuple[list[str | int], str, str | None]:
     hint: str | None = None
     message = error.message
     shown = _show(value)
+    if "propertyNames" in error.schema_path:  # the key itself is wrong: point at it
+        path = [*path, value]
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
@@ -242,8 +245,15 @@ def _type_mismatch(value: Any, expected: Any) -> tuple[str, str | None]:
             number = float(value)
         except ValueError:
             return message, "write a number"
+        if not math.isfinite(number):
+            return message, "write a finite number"
+        if "e" in value.lower() and "." not in value:
+            # YAML 1.1 reads 1e5 as text: a float needs its dot.
+            return message, f"YAML reads {value.strip()} as text: write the number out (or 1.0e+5)"
         if expected == "number" or number.is_integer():
             return message, f"write {value.strip()} without quotes"
+    elif expected in ("integer", "number"):
+        hint = "write a number"
     elif expected == "array":
         hint = f"write a list: [{shown}]"
     elif expected == "object":

@@ -110,7 +110,7 @@ class Template:
                 hint="give the recursion a way to stop, or write the text out",
             ) from None
         except TemplateError as exc:
-            raise TemplateProblem(f"template error: {exc}") from None
+            raise TemplateProblem(f"template error: {exc}", hint=_hint(str(exc))) from None
         except Exception as exc:  # the template's own doing: any failure is a problem in it
             raise TemplateProblem(
                 f"template failed: {type(exc).__name__}: {str(exc)[:200]}",
@@ -159,13 +159,17 @@ def compile_template(text: str, *, memoize: bool = True) -> Template:
         compiled = ENV.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(
-            f"template syntax error: {exc.message}",
-            line=exc.lineno,
-            hint="check the {{ }} and {% %} pairs; a literal brace is written {{ '{{' }}",
+            f"template syntax error: {exc.message}", line=exc.lineno, hint=_hint(exc.message or "")
         ) from None
     except (LimitError, RecursionError, MemoryError) as exc:
         raise TemplateProblem(f"the template is too complex: {exc}") from None
     ENV.bind(compiled)
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        raise TemplateProblem(
+            "a template cannot include, import or extend another template",
+            line=node.lineno,
+            hint="write the text in the template itself; share values through `vars:`",
+        )
     names = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     filters = {f.name for f in tree.find_all(nodes.Filter)}
     constants = {c.value for c in tree.find_all(nodes.Const) if isinstance(c.value, str)}
@@ -181,6 +185,16 @@ def compile_template(text: str, *, memoize: bool = True) -> Template:
     if not template.variables and not template.seeded:
         template.constant = template.render({})
     return template
+
+
+def _hint(message: str) -> str:
+    for kind, known in (("filter", ENV.filters), ("test", ENV.tests)):
+        if message.startswith(f"No {kind} named "):
+            name = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            lead = f"did you mean {close[0]!r}? " if close else ""
+            return f"{lead}Jinja's built-in {kind}s are listed in its template documentation"
+    return "check the {{ }} and {% %} pairs; a literal brace is written {{ '{{' }}"
 
 
 def looks_like_template(value: str) -> bool:

@@ -6,8 +6,8 @@ of a traceback or a silent surprise: unknown or Python tags, `!!binary`, `!!set`
 infinity (a budget of `.nan` would compare as "within budget" forever), NUL characters,
 merge keys, duplicate keys, aliases that refer to themselves, and aliases that multiply
 (the "billion laughs": nine lines that expand to 10⁹ values). Dates (`2024-05-01`) stay the
-text they were written as. Loading is bounded: at most MAX_BYTES of text, MAX_VALUES values
-after expanding aliases, MAX_DEPTH levels of nesting.
+text they were written as. Loading is bounded: at most MAX_BYTES of text, MAX_VALUES values,
+of which at most MAX_ALIASED come from expanding aliases, and MAX_DEPTH levels of nesting.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 PathKey = tuple[str | int, ...]
 MAX_BYTES = 5_000_000
-MAX_VALUES = 100_000
+MAX_VALUES = 1_000_000
+MAX_ALIASED = 100_000
 MAX_DEPTH = 64
 _YAML = "tag:yaml.org,2002:"
 _SCALARS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
@@ -160,6 +161,8 @@ class _Builder:
         self.positions = positions
         self.problems: list[Problem] = []
         self.values = 0
+        self.aliased = 0  # values built again because an alias (*name) repeats them
+        self.seen: set[int] = set()
         self.constructor = yaml.SafeLoader("")  # only turns scalar nodes into values
 
     def problem(self, node: yaml.Node, path: PathKey, message: str, hint: str) -> None:
@@ -180,15 +183,25 @@ class _Builder:
         except _Stop:
             return None
 
-    def _build(self, node: yaml.Node, path: PathKey, parents: tuple[int, ...]) -> Any:
+    def _build(
+        self, node: yaml.Node, path: PathKey, parents: tuple[int, ...], aliased: bool = False
+    ) -> Any:
         self.values += 1
-        if self.values > MAX_VALUES:
+        aliased = aliased or id(node) in self.seen
+        self.seen.add(id(node))
+        self.aliased += aliased
+        if self.aliased > MAX_ALIASED:
             self.problem(
                 node,
                 path,
-                f"the document holds more than {MAX_VALUES:,} values once its aliases (*name) "
-                "are expanded: aliases that repeat aliases multiply (a 'billion laughs')",
+                f"aliases (*name) expand to more than {MAX_ALIASED:,} values: aliases that "
+                "repeat aliases multiply (a 'billion laughs')",
                 "write the values out, or use fewer nested aliases",
+            )
+            raise _Stop
+        if self.values > MAX_VALUES:
+            self.problem(
+                node, (), f"the document holds more than {MAX_VALUES:,} values", "shorten it"
             )
             raise _Stop
         if len(parents) > MAX_DEPTH:
@@ -209,13 +222,17 @@ class _Builder:
         ):
             return self._unknown_tag(node, path)
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, (*parents, id(node)))
+            return self._mapping(node, path, (*parents, id(node)), aliased)
         if isinstance(node, yaml.SequenceNode):
             inner = (*parents, id(node))
-            return [self._build(child, (*path, i), inner) for i, child in enumerate(node.value)]
+            return [
+                self._build(child, (*path, i), inner, aliased) for i, child in enumerate(node.value)
+            ]
         return self._scalar(node, path)
 
-    def _mapping(self, node: yaml.MappingNode, path: PathKey, parents: tuple[int, ...]) -> Any:
+    def _mapping(
+        self, node: yaml.MappingNode, path: PathKey, parents: tuple[int, ...], aliased: bool
+    ) -> Any:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == f"{_YAML}merge":
@@ -239,7 +256,11 @@ class _Builder:
                     "remove or rename one of them",
                 )
                 continue
-            out[key] = self._build(value_node, (*path, key), parents)
+            out[key] = self._build(value_node, (*path, key), parents, aliased)
+            if isinstance(value_node, yaml.CollectionNode) and not value_node.flow_style:
+                # A block under `key:` starts on the next line; the key's line reads better.
+                mark = key_node.start_mark
+                self.positions[(*path, key)] = (mark.line + 1, mark.column + 1)
         return out
 
     def _unknown_tag(self, node: yaml.Node, path: PathKey) -> None:
@@ -258,7 +279,7 @@ class _Builder:
             return node.value  # a date means its text here (a prompt, a file name)
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except (ValueError, yaml.YAMLError) as exc:
+        except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
             kind = tag.replace(_YAML, "")
             self.problem(
                 node,

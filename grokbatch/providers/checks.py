@@ -159,24 +159,26 @@ def urls(params: Mapping[str, Any]) -> list[Violation]:
     """`image` and every `reference_images` item must be URLs the provider can fetch."""
     out = []
     image = params.get("image")
+    # The message leaves the value out, so that 36 rows of local file names are one problem;
+    # the fix shows the first of them.
     if image is not None and http_url(image):
         out.append(
             Violation(
                 "image",
-                f"fetches images from absolute http(s) URLs, not {_short(image)}",
-                "give an http:// or https:// URL (a local file must be uploaded somewhere first)",
+                "fetches images from absolute http(s) URLs only",
+                f"{_short(image)} is not one: give an http:// or https:// URL (a local file "
+                "must be uploaded somewhere first)",
             )
         )
-    for i, ref in enumerate(params.get("reference_images") or ()):
-        if http_url(ref):
-            out.append(
-                Violation(
-                    "reference_images",
-                    f"fetches images from absolute http(s) URLs, not {_short(ref)} "
-                    f"(reference_images[{i}])",
-                    "give http:// or https:// URLs",
-                )
+    bad = [ref for ref in params.get("reference_images") or () if http_url(ref)]
+    if bad:
+        out.append(
+            Violation(
+                "reference_images",
+                "fetches reference images from absolute http(s) URLs only",
+                f"{_short(bad[0])} is not one: give http:// or https:// URLs",
             )
+        )
     return out
 
 
