@@ -276,22 +276,11 @@ class Expander:
 
     def _standalone_ok(self, combo: Combo, prompt: PromptSpec) -> bool:
         """An include entry that became a job: its axis values are now parameters."""
-        entry = combo.extra
-        params = {k: v for k, v in entry.items() if k in PARAM_NAMES}
         ok = True
-        checks: list[tuple[tuple[str, ...], Any, Any]] = [((), schema.params_validator(), params)]
-        if "provider" in entry:
-            checks.append((("provider",), schema.provider_validator(), entry["provider"]))
-        for prefix, validator, value in checks:
-            for error in validator.iter_errors(value):
-                path, message, hint = schema.explain(schema.best_detail(error))
-                j = combo.extra_from.get(str((*prefix, *path, "")[0]), 0)
-                self.log.add(
-                    self.source.problem(
-                        ("matrix", "include", j, *prefix, *path), message, hint=hint
-                    )
-                )
-                ok = False
+        for path, message, hint in schema.entry_errors(combo.extra):
+            j = combo.extra_from.get(str(path[0]) if path else "", 0)
+            self.log.add(self.source.problem(("matrix", "include", j, *path), message, hint=hint))
+            ok = False
         return ok
 
     def _base_context(self, prompt: PromptSpec) -> dict[str, Any]:

@@ -272,23 +272,13 @@ def _matrix(data: Mapping[str, Any], source: Source, problems: list[Problem]) ->
                         + f"exclude can only name axes ({', '.join(names) or 'none'}) or prompt",
                     )
                 )
-    param_validator = schema.params_validator()
-    provider_validator = schema.provider_validator()
     bad: set[int] = set()
     for i, entry in enumerate(data.get("include", ())):
         # Values of axes are compared loosely ("10" matches 10); the expander checks them
         # only where an entry becomes a job of its own.
-        params = {k: v for k, v in entry.items() if k in PARAM_NAMES and k not in names}
-        checks: list[tuple[tuple[str, ...], Any, Any]] = [((), param_validator, params)]
-        if "provider" in entry and "provider" not in names:
-            checks.append((("provider",), provider_validator, entry["provider"]))
-        for prefix, validator, value in checks:
-            for error in validator.iter_errors(value):
-                path, message, hint = schema.explain(schema.best_detail(error))
-                problems.append(
-                    source.problem(("matrix", "include", i, *prefix, *path), message, hint=hint)
-                )
-                bad.add(i)
+        for path, message, hint in schema.entry_errors(entry, skip=names):
+            problems.append(source.problem(("matrix", "include", i, *path), message, hint=hint))
+            bad.add(i)
     include, exclude = tuple(data.get("include", ())), tuple(data.get("exclude", ()))
     return Matrix(axes, include, exclude, repeats, frozenset(bad))
 

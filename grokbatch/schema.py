@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import Problem
+from .jobs import PARAM_NAMES
 from .yamlsource import Source
 
 SCHEMA_NAME = "manifest.schema.json"
@@ -93,6 +94,22 @@ def provider_validator() -> Any:
 def id_validator() -> Any:
     """A validator of a prompt id (for ids from a prompts file)."""
     return Validator(schema()["$defs"]["prompt"]["properties"]["id"])
+
+
+def entry_errors(
+    entry: Mapping[str, Any], skip: Collection[str] = ()
+) -> Iterator[tuple[list[str | int], str, str | None]]:
+    """(path, message, fix) of each invalid parameter or provider in an include entry.
+
+    Keys in `skip` are left out (an axis's value is compared loosely, not used as such).
+    """
+    params = {k: v for k, v in entry.items() if k in PARAM_NAMES and k not in skip}
+    for error in params_validator().iter_errors(params):
+        yield explain(best_detail(error))
+    if "provider" in entry and "provider" not in skip:
+        for error in provider_validator().iter_errors(entry["provider"]):
+            path, message, hint = explain(best_detail(error))
+            yield ["provider", *path], message, hint
 
 
 def check(source: Source) -> list[Problem]:
