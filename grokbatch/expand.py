@@ -78,7 +78,6 @@ class Expander:
         if self.checked.stop:
             return
         keys: set[int] = set()
-        paths: set[int] = set()
         found: list[clashes.Clash] = []
         index = 0
         for prompt, combo in self._walk():
@@ -87,14 +86,13 @@ class Expander:
                 continue
             k = hash(job.key)  # Python's 64-bit string hash: stable within the process
             p = hash(job.output)
-            if k in keys or p in paths:
+            if k in keys or p in self.tree.files:
                 if len(found) < 10_000:
                     kind, value = ("key", job.key) if k in keys else ("path", job.output)
                     found.append(clashes.Clash(kind, value, job))
                 continue
             keys.add(k)
-            paths.add(p)
-            self.tree.add(job.output)
+            self.tree.add(job.output, p)
             index += 1
             yield job
         if index == 0 and not self.log:

@@ -83,15 +83,16 @@ class OutputTree:
         self.problems: list[tuple[str, str, str]] = []  # (where, message, fix)
         self._dirs: dict[str, dict[str, bool] | None] = {}  # dir → {name: is_dir}, or None
         self._folders: set[str] = set()  # every directory some job writes under
-        self._files: set[int] = set()
+        self.files: set[int] = set()  # fingerprints of every path added
         self._root: Path | None = None
         if out_dir is not None:
             self._root = self._check_root(out_dir)
 
-    def add(self, path: str) -> None:
-        """Record one job's output path (relative, normalised, already `path_problem`-free)."""
+    def add(self, path: str, fingerprint: int) -> None:
+        """Record one job's output path (relative, normalised, already `path_problem`-free)
+        and its fingerprint, `hash(path)`."""
         folder, _, name = path.rpartition("/")
-        self._files.add(hash(path))
+        self.files.add(fingerprint)
         if folder in self._dirs:
             listing = self._dirs[folder]
         else:
@@ -107,7 +108,7 @@ class OutputTree:
     def finish(self) -> None:
         """The checks that need every path: one job's file is another's directory."""
         for folder in self._folders:
-            if folder and hash(folder) in self._files:
+            if folder and hash(folder) in self.files:
                 self._fail(
                     "output.path",
                     f"{folder!r} is written as a file by one job and as a directory by another",
