@@ -19,6 +19,7 @@ from typing import Any
 from . import clashes, preflight, providers, schema
 from .errors import ManifestError, Problem
 from .jobs import PARAM_NAMES, Job, canonical_json, job_key_fast
+from .locate import JobProblems
 from .manifest import Manifest, ProviderRef
 from .matrix import Combo, Grid
 from .outpaths import OutputTree, normalize, path_problem
@@ -55,6 +56,7 @@ class Expander:
         self._context: dict[str, Any] = {}
         self._templated_params = self._has_templated_params()
         self.tree = OutputTree(output_dir)
+        self.at = JobProblems(manifest, self.grid, self.log)
         self._prompts_read = 0
 
     # --- results --------------------------------------------------------------------------
@@ -104,7 +106,7 @@ class Expander:
         pending: list[tuple[int, int, PromptSpec]] = []
         applied = [False] * len(grid.includes)
         self._prompts_read = 0
-        for n, prompt in enumerate(self.manifest.iter_prompts(self._row_problem)):
+        for n, prompt in enumerate(self.manifest.iter_prompts(self.at.row_problem)):
             self._prompts_read += 1
             unmatched: list[int] = []
             yield from ((prompt, combo) for combo in grid.combos(prompt.id, unmatched))
@@ -148,22 +150,12 @@ class Expander:
                 )
 
     def _nothing_to_do(self) -> None:
-        if self._prompts_read == 0:
-            self.log.add(
-                self.source.problem(
-                    ("prompts", "file"),
-                    "the prompts file has no rows: the manifest makes no jobs",
-                    hint="add rows under the header (one prompt per row)",
-                )
-            )
-        else:
-            self.log.add(
-                self.source.problem(
-                    ("matrix", "exclude"),
-                    "every combination is excluded: the manifest makes no jobs",
-                    hint="remove or narrow the exclude entries",
-                )
-            )
+        where, message, fix = (
+            (("prompts", "file"), "the prompts file has no rows", "add rows under its header")
+            if self._prompts_read == 0
+            else (("matrix", "exclude"), "every combination is excluded", "narrow the entries")
+        )
+        self.log.add(self.source.problem(where, f"{message}: the manifest makes no jobs", hint=fix))
 
     # --- one job ------------------------------------------------------------------------------
 
@@ -200,7 +192,7 @@ class Expander:
         ref = _provider_ref(raw["provider"]) if "provider" in raw else m.provider
         if ref is None:  # only a standalone include can lack one; load() checked the rest
             j = next(iter(combo.extra_from.values()), 0)
-            self._add(
+            self.at.add(
                 ("matrix", "include", j),
                 "this combination has no provider",
                 "add `provider:` at the top level, or to this include entry",
@@ -220,8 +212,8 @@ class Expander:
             try:
                 params = self._render_params(params, context, seed)
             except TemplateProblem as exc:
-                self._add(
-                    self._source_of(combo, prompt, "image"), str(exc), exc.hint, coords, prompt
+                self.at.add(
+                    self.at.source_of(combo, prompt, "image"), str(exc), exc.hint, coords, prompt
                 )
                 return None
         resolved = adapter.resolve(params)
@@ -237,8 +229,8 @@ class Expander:
             return None
         take = raw.get("take")
         if take is not None and (not isinstance(take, int) or isinstance(take, bool) or take < 1):
-            self._add(
-                self._source_of(combo, prompt, "take"),
+            self.at.add(
+                self.at.source_of(combo, prompt, "take"),
                 f"take {take!r} is not a whole number from 1",
                 "use take: 1, 2, 3, …",
                 coords,
@@ -325,7 +317,7 @@ class Expander:
         try:
             return tpl.render(context, seed=seed)
         except TemplateProblem as exc:
-            self._add(prompt.where, str(exc), exc.hint, coords, prompt)
+            self.at.add(prompt.where, str(exc), exc.hint, coords, prompt)
             return None
 
     def _render_output(
@@ -338,15 +330,15 @@ class Expander:
         try:
             path = self._output.render(context, seed=seed).strip()
         except TemplateProblem as exc:
-            self._add(where, str(exc), exc.hint, coords, prompt)
+            self.at.add(where, str(exc), exc.hint, coords, prompt)
             return None
         wrong = path_problem(path)
         if wrong is not None:
-            self._add(where, wrong[0], wrong[1], coords, prompt)
+            self.at.add(where, wrong[0], wrong[1], coords, prompt)
             return None
         normal, wrong = normalize(path)
         if wrong is not None:
-            self._add(where, wrong[0], wrong[1], coords, prompt)
+            self.at.add(where, wrong[0], wrong[1], coords, prompt)
             return None
         return normal
 
@@ -367,8 +359,10 @@ class Expander:
             message = v.message
             if not message.startswith(adapter.title):
                 message = f"{adapter.title} {message}"
-            place = prompt.where if v.field == "prompt" else self._source_of(combo, prompt, v.field)
-            self._add(place, message, v.hint, coords, prompt)
+            place = (
+                prompt.where if v.field == "prompt" else self.at.source_of(combo, prompt, v.field)
+            )
+            self.at.add(place, message, v.hint, coords, prompt)
         return bool(found)
 
     def _template(self, text: str) -> Template:
@@ -377,56 +371,11 @@ class Expander:
             tpl = self._templates[text] = compile_template(text)
         return tpl
 
-    # --- locating problems ----------------------------------------------------------------------
-
-    def _source_of(self, combo: Combo, prompt: PromptSpec, name: str) -> PathKey | Problem:
-        """Where parameter `name`'s value came from: a manifest path, or a prompt-file row."""
-        if name in combo.extra_from:
-            return ("matrix", "include", combo.extra_from[name], name)
-        if name in self.grid.names and combo.indexes is not None:
-            return ("matrix", name, combo.indexes[self.grid.names.index(name)])
-        if name in prompt.params:
-            if prompt.file:
-                return Problem("", file=prompt.file, line=prompt.line, where=name)
-            return (*prompt.where[:-1], name)
-        if name in self.manifest.defaults:
-            return ("defaults", name)
-        if name == "model":
-            return ("provider", "model")
-        return ("provider",) if "provider" in self.source.data else ("matrix", "provider")
-
-    def _add(
-        self,
-        place: PathKey | Problem,
-        message: str,
-        hint: str | None,
-        coords: Mapping[str, Any],
-        prompt: PromptSpec,
-    ) -> None:
-        """A problem of one job: at `place`, counted per job, with its prompt-file row."""
-        describe = " ".join(f"{k}={v}" for k, v in coords.items())
-        if isinstance(place, Problem):
-            problem = Problem(
-                message,
-                file=place.file,
-                line=place.line,
-                where=place.where,
-                hint=hint,
-                job=describe,
-            )
-        else:
-            problem = self.source.problem(place, message, hint=hint, job=describe)
-        row = (prompt.file, prompt.row) if prompt.file and prompt.row is not None else None
-        self.log.add(problem, row=row)
-
     def _count(self, template: str, coords: Mapping[str, Any], prompt: PromptSpec) -> None:
         """Count a job against the problem preflight found in its template (if it names one)."""
         static = self.checked.broken.get(template)
         if static is not None:
-            self._add(static, static.message, static.hint, coords, prompt)
-
-    def _row_problem(self, problem: Problem, row: int) -> None:
-        self.log.add(problem, row=(problem.file or "", row))
+            self.at.add(static, static.message, static.hint, coords, prompt)
 
 
 def _coord(name: str, value: Any) -> Any:
