@@ -70,6 +70,7 @@ async def run_async(
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
     write_report: bool = True,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
@@ -80,10 +81,15 @@ async def run_async(
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
     job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
     written to report.html in the output directory (`write_report=False`: not).
+    `on_warning` receives the manifest's warnings (e.g. an exclude that removes nothing).
     """
     env = os.environ if environ is None else environ
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
-    jobs = JobSet(ws.manifest)  # raises ManifestError before anything is sent
+    # Raises ManifestError before anything is sent, output paths checked on the disk.
+    jobs = JobSet(ws.manifest, output_dir=ws.output_dir)
+    if on_warning is not None:
+        for warning in jobs.warnings:
+            on_warning(warning.format())
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)

@@ -17,7 +17,6 @@ import click
 
 from . import __version__, providers
 from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
-from .manifest import load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,8 +73,11 @@ def validate(manifest: str) -> None:
     Reports every problem at once, each with its file, line and fix; exit code 2 if any.
     """
     from .plan import make_plan
+    from .workspace import open_workspace
 
-    plan = make_plan(load(manifest))
+    ws = open_workspace(manifest, sandbox=False)
+    plan = make_plan(ws.manifest, output_dir=ws.output_dir)
+    _warn(plan.warnings)
     providers = ", ".join(f"{n} ({t.jobs})" for n, t in plan.totals.items())
     click.echo(f"{manifest}: ok, {plan.jobs} jobs ({providers})")
 
@@ -172,6 +174,7 @@ def plan(
         resubmit_ambiguous=resubmit_ambiguous,
         with_rows=with_rows,
     )
+    _warn(result.warnings)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -225,6 +228,7 @@ def run(
         resubmit_ambiguous=resubmit_ambiguous,
         sandbox=sandbox,
         reporter=make_reporter(json_mode=as_json),
+        on_warning=lambda text: click.echo(f"warning: {text}", err=True),
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
@@ -490,6 +494,11 @@ def init(provider: str, directory: str) -> None:
     manifest = Path(directory) / MANIFEST
     click.echo(f"next: grokbatch validate {manifest}")
     click.echo(f"      grokbatch run {manifest} --sandbox   (free, against the built-in emulator)")
+
+
+def _warn(warnings: list[Any]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning.format()}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,6 +68,7 @@ class Problem:
     job: str | None = None  # grid coordinates of a job it applies to, e.g. "prompt=hero style=noir"
     hint: str | None = None  # what to do about it
     count: int = 1  # how many jobs share this problem
+    rows: str | None = None  # the prompt-file rows it hits, e.g. "rows 2–37 of prompts.csv"
 
     def format(self) -> str:
         place = self.file or "<manifest>"
@@ -79,9 +80,15 @@ class Problem:
         if self.where:
             parts.append(f"{self.where}: ")
         parts.append(self.message)
-        if self.job:
-            more = f" (and {self.count - 1} more jobs)" if self.count > 1 else ""
-            parts.append(f" [job {self.job}{more}]")
+        affects = []
+        if self.count > 1:
+            affects.append(f"{self.count:,} jobs" + (f", first: {self.job}" if self.job else ""))
+        elif self.job:
+            affects.append(f"job {self.job}")
+        if self.rows:
+            affects.append(self.rows)
+        if affects:
+            parts.append(f" [{'; '.join(affects)}]")
         if self.hint:
             parts.append(f"\n    fix: {self.hint}")
         return "".join(parts)

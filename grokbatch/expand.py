@@ -1,181 +1,185 @@
-"""Prompts × matrix → jobs, streamed; every problem collected, located and counted.
+"""Prompts × matrix → jobs, streamed; every problem collected once per cause, located.
 
-The product is walked lazily, one job at a time, so a 1,000,000-job grid never sits in
-memory: only 64-bit fingerprints of keys and output paths are kept, to find two jobs that
-would send the same request or write the same file. Rendering, provider checks and prices
-are memoised on exactly the values they depend on.
-
-Matrix semantics follow GitHub Actions: the prompts are the outermost axis; `exclude`
-entries drop the combinations whose values they all match; each `include` entry adds its
-keys to every combination it matches without changing an original axis value, and becomes
-a combination of its own (for every prompt, or the one it names) when it matches none.
+The grid follows GitHub Actions' matrix rules (see `matrix`), with the prompts as the
+outermost loop. It is walked lazily, one job at a time, so a 1,000,000-job grid never sits
+in memory: only 64-bit fingerprints of keys and output paths are kept, to find two jobs
+that would send the same request or write the same file. Rendering, provider checks and
+prices are memoised on exactly the values they depend on. What can be checked once is
+checked before the walk (`preflight`); what only a job shows is checked on the job,
+including everything the provider and the filesystem would refuse after payment.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import providers
+from . import clashes, preflight, providers, schema
 from .errors import ManifestError, Problem
 from .jobs import PARAM_NAMES, Job, canonical_json, job_key_fast
-from .manifest import Manifest, PromptSpec, ProviderRef
+from .locate import JobProblems
+from .manifest import Manifest, ProviderRef
+from .matrix import Combo, Grid
+from .outpaths import OutputTree, normalize, path_problem
+from .problemlog import ProblemLog
+from .prompts import PromptSpec
 from .providers.base import Provider
-from .providers.wire import Price, Violation
+from .rules import Rules
 from .templates import Template, TemplateProblem, compile_template, looks_like_template
 from .yamlsource import PathKey
 
-MAX_PROBLEMS = 100
-
-
-@dataclass
-class _Combo:
-    """One grid point before it becomes a job."""
-
-    prompt: PromptSpec
-    values: dict[str, Any]  # axis name → raw value
-    indexes: dict[str, int]  # axis name → index in the axis, for locating problems
-    added: dict[str, Any] = field(default_factory=dict)  # keys from include entries
-    added_from: dict[str, int] = field(default_factory=dict)  # key → include index
-    coords: dict[str, Any] | None = None  # precomputed coordinates of the axis values
-
 
 class Expander:
-    """Expands one manifest; iterate `jobs()` (as often as needed), then read `problems`."""
+    """Expands one manifest; iterate `jobs()`, then read `problems` and `warnings`.
 
-    def __init__(self, manifest: Manifest) -> None:
+    With `output_dir`, every output path is also checked against that directory on disk.
+    """
+
+    def __init__(self, manifest: Manifest, *, output_dir: Path | None = None) -> None:
         self.manifest = manifest
         self.source = manifest.source
-        self._problems: dict[tuple[Any, ...], Problem] = {}
-        self._problem_total = 0
+        self.log = ProblemLog()
         for problem in manifest.problems:
-            self._add(problem)
-        self._templates: dict[str, Template | None] = {}
-        self._checks: dict[tuple[Any, ...], list[Violation]] = {}
-        self._prompt_checks: dict[tuple[Any, ...], list[Violation]] = {}
-        self._json: dict[tuple[Any, ...], str] = {}
-        self._prices: dict[tuple[Any, ...], Price] = {}
-        self._axes = manifest.matrix.axes
-        self._axis_names = {a.name for a in self._axes}
-        self._includes = [self._split_include(e) for e in manifest.matrix.include]
-        self._excludes = [list(e.items()) for e in manifest.matrix.exclude]
-        self._output = self._compile(manifest.output_path, ("output", "path"), memoize=False)
+            self.log.add(problem)
+        m = manifest.matrix
+        self.grid = Grid([(a.name, a.values) for a in m.axes], m.include, m.exclude)
+        self._coord_values = [[_coord(a.name, v) for v in a.values] for a in m.axes]
+        self.checked = preflight.run(manifest, self.grid)
+        for problem in self.checked.problems:
+            self.log.add(problem)
+        self._templates = self.checked.templates
+        self._output = self._templates.get(manifest.output_path)
+        self.rules = Rules(manifest.prices)
         self._context_for: PromptSpec | None = None
         self._context: dict[str, Any] = {}
         self._templated_params = self._has_templated_params()
+        self.tree = OutputTree(output_dir)
+        self.at = JobProblems(manifest, self.grid, self.log)
+        self._prompts_read = 0
 
     # --- results --------------------------------------------------------------------------
 
     @property
     def problems(self) -> list[Problem]:
-        out = sorted(self._problems.values(), key=lambda p: (p.file or "", p.line or 0))
-        if self._problem_total > len(out):
-            out.append(
-                Problem(
-                    f"... and {self._problem_total - len(out)} more problems", file=self.source.file
-                )
-            )
-        return out
+        return self.log.problems
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.log.warnings
 
     def raise_problems(self) -> None:
-        if self._problems:
+        if self.log:
             raise ManifestError(self.problems)
 
     # --- the walk ---------------------------------------------------------------------------
 
     def jobs(self, *, explain_clashes: bool = True) -> Iterator[Job]:
         """Every valid job, in a stable order; invalid ones are recorded as problems."""
+        if self.checked.stop:
+            return
         keys: set[int] = set()
-        paths: set[int] = set()
-        clashes: list[tuple[str, str, str]] = []  # (kind, value, second job) seen twice
-        matched = [False] * len(self._includes)
-        prompts = list(self.manifest.iter_prompts()) if self._includes else None
+        found: list[clashes.Clash] = []
         index = 0
-        for combo in self._combos(matched, prompts):
-            job = self._job(combo, index)
+        for prompt, combo in self._walk():
+            job = self._job(prompt, combo, index)
             if job is None:
                 continue
-            k = _fingerprint(job.key)
-            p = _fingerprint(job.output)
-            if k in keys:
-                clashes.append(("key", job.key, job.describe()))
-                continue
-            if p in paths:
-                clashes.append(("path", job.output, job.describe()))
+            k = hash(job.key)  # Python's 64-bit string hash: stable within the process
+            p = hash(job.output)
+            if k in keys or p in self.tree.files:
+                if len(found) < 10_000:
+                    kind, value = ("key", job.key) if k in keys else ("path", job.output)
+                    found.append(clashes.Clash(kind, value, job))
                 continue
             keys.add(k)
-            paths.add(p)
+            self.tree.add(job.output, p)
             index += 1
             yield job
-        if clashes and explain_clashes:
-            self._explain_clashes(clashes)
+        if index == 0 and not self.log:
+            self._nothing_to_do()
+        self._finish(found, explain_clashes)
 
-    def _combos(self, matched: list[bool], prompts: list[PromptSpec] | None) -> Iterator[_Combo]:
-        axes = self._axes
-        names = [a.name for a in axes]
-        pos = {n: i for i, n in enumerate(names)}
-        # Coordinates are computed once per axis value, not once per job.
-        coord_values = [[_coord(a.name, v) for v in a.values] for a in axes]
-        excludes = [[(pos.get(k, -1), _coord(k, v)) for k, v in ex] for ex in self._excludes]
-        includes = [
-            ([(pos.get(k, -1), v) for k, v in checks], adds) for checks, adds in self._includes
-        ]
-        ranges = [range(len(a.values)) for a in axes]
-        for prompt in prompts if prompts is not None else self.manifest.iter_prompts():
-            pid = prompt.id
-            for idx in itertools.product(*ranges):
-                if excludes and any(
-                    all((pid if p < 0 else coord_values[p][idx[p]]) == v for p, v in ex)
-                    for ex in excludes
-                ):
-                    continue
-                values = {n: a.values[i] for n, a, i in zip(names, axes, idx, strict=True)}
-                coords = {"prompt": pid}
-                for n, p, i in zip(names, range(len(names)), idx, strict=True):
-                    coords[n] = coord_values[p][i]
-                combo = _Combo(prompt, values, dict(zip(names, idx, strict=True)), coords=coords)
-                for j, (checks, adds) in enumerate(includes):
-                    if all((pid if p < 0 else coord_values[p][idx[p]]) == v for p, v in checks):
-                        matched[j] = True
-                        combo.added.update(adds)
-                        combo.added_from.update(dict.fromkeys(adds, j))
-                yield combo
-        for j, (wants, adds) in enumerate(self._includes):
-            if matched[j]:
-                continue
-            wanted = dict(wants).get("prompt")
-            hits = [p for p in prompts or () if wanted is None or p.id == wanted]
-            if not hits:
-                self._add(
+    def _walk(self) -> Iterator[tuple[PromptSpec, Combo]]:
+        grid = self.grid
+        pending: list[tuple[int, int, PromptSpec]] = []
+        applied = [False] * len(grid.includes)
+        self._prompts_read = 0
+        for n, prompt in enumerate(self.manifest.iter_prompts(self.at.row_problem)):
+            self._prompts_read += 1
+            unmatched: list[int] = []
+            yield from ((prompt, combo) for combo in grid.combos(prompt.id, unmatched))
+            pending.extend((j, n, prompt) for j in unmatched)
+            for j, entry in enumerate(grid.includes):
+                applied[j] = applied[j] or entry.applies_to(prompt.id)
+        # Includes that matched nothing come last, each as a combination of its own.
+        for j, _, prompt in sorted(pending, key=lambda t: (t[0], t[1])):
+            yield prompt, grid.standalone(j)
+        for j, hit in enumerate(applied):
+            if not hit:
+                wanted = grid.includes[j].prompt
+                self.log.add(
                     self.source.problem(
                         ("matrix", "include", j, "prompt"),
                         f"no prompt has id {wanted!r}",
                         hint="use the id of one of `prompts`",
                     )
                 )
-            for prompt in hits:
-                entry = {k: v for k, v in wants if k != "prompt"} | adds
-                yield _Combo(prompt, {}, {}, entry, dict.fromkeys(entry, j))
 
-    def _split_include(
-        self, entry: Mapping[str, Any]
-    ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
-        checks = [
-            (k, _coord(k, v)) for k, v in entry.items() if k in self._axis_names or k == "prompt"
-        ]
-        adds = {k: v for k, v in entry.items() if k not in self._axis_names and k != "prompt"}
-        return checks, adds
+    def _finish(self, found: list[clashes.Clash], explain: bool) -> None:
+        m = self.manifest
+        self.tree.finish()
+        for where, message, fix in self.tree.problems:
+            self.log.add(self.source.problem(tuple(where.split(".")), message, hint=fix))
+        if found and explain:
+            first = Expander(self.manifest).jobs(explain_clashes=False)
+            for problem in clashes.explain(
+                found, first, self.source, self.checked.unused_axes, m.matrix.repeats
+            ):
+                self.log.add(problem)
+        for entry, removed in zip(self.grid.excludes, self.grid.excluded, strict=True):
+            if not removed:
+                self.log.warn(
+                    self.source.problem(
+                        ("matrix", "exclude", entry.index),
+                        "this exclude entry removes no combination (no job matches all of it)",
+                        hint="check its values against the axes; comparisons ignore case, and "
+                        '"10" matches 10',
+                    )
+                )
+
+    def _nothing_to_do(self) -> None:
+        where, message, fix = (
+            (("prompts", "file"), "the prompts file has no rows", "add rows under its header")
+            if self._prompts_read == 0
+            else (("matrix", "exclude"), "every combination is excluded", "narrow the entries")
+        )
+        self.log.add(self.source.problem(where, f"{message}: the manifest makes no jobs", hint=fix))
 
     # --- one job ------------------------------------------------------------------------------
 
-    def _job(self, combo: _Combo, index: int) -> Job | None:
+    def _job(self, prompt: PromptSpec, combo: Combo, index: int) -> Job | None:
         m = self.manifest
-        prompt = combo.prompt
-        raw = combo.values | combo.added if combo.added else combo.values
+        grid = self.grid
+        raw: dict[str, Any]
+        if combo.indexes is not None:
+            raw = {}
+            coords: dict[str, Any] = {"prompt": prompt.id}
+            for p, (n, i) in enumerate(zip(grid.names, combo.indexes, strict=True)):
+                raw[n] = grid.values[p][i]
+                coords[n] = self._coord_values[p][i]
+        else:
+            raw, coords = {}, {"prompt": prompt.id}
+        if combo.extra_from and not self.manifest.matrix.bad_includes.isdisjoint(
+            combo.extra_from.values()
+        ):
+            return None  # an include entry's problem was reported when it was loaded
+        if combo.indexes is None and not self._standalone_ok(combo, prompt):
+            return None
+        for name, value in combo.extra.items():
+            raw[name] = value
+            coords[name] = _coord(name, value)
         context: dict[str, Any] = self._base_context(prompt)
         params: dict[str, Any] = dict(m.defaults)
         if prompt.params:
@@ -186,65 +190,64 @@ class Expander:
             if name != "provider" and name != "extra":
                 context[name] = value
         ref = _provider_ref(raw["provider"]) if "provider" in raw else m.provider
-        if combo.coords is not None:
-            coords = combo.coords
-            for name, value in combo.added.items():
-                coords[name] = _coord(name, value)
-        else:
-            coords = {"prompt": prompt.id}
-            for name, value in raw.items():
-                coords[name] = _coord(name, value)
         if ref is None:  # only a standalone include can lack one; load() checked the rest
-            self._add(
-                self.source.problem(
-                    ("matrix", "include"),
-                    "this combination has no provider",
-                    job=_describe(coords),
-                    hint="add `provider:` at the top level",
-                )
+            j = next(iter(combo.extra_from.values()), 0)
+            self.at.add(
+                ("matrix", "include", j),
+                "this combination has no provider",
+                "add `provider:` at the top level, or to this include entry",
+                coords,
+                prompt,
             )
             return None
+        if ref.name not in providers.NAMES:
+            return None  # an include's unknown provider: loading reported it
         adapter = providers.get(ref.name)
+        if ref.model and adapter.models and ref.model not in adapter.models:
+            return None  # an unknown sub-model: loading reported it
         context["provider"] = ref.name
         context["prompt"] = {"id": prompt.id}
+        seed = canonical_json(coords) if self.checked.seeded else ""
         if self._templated_params:
             try:
-                params = self._render_params(params, context)
+                params = self._render_params(params, context, seed)
             except TemplateProblem as exc:
-                self._add(self._located(combo, "image", str(exc), exc.hint, coords))
+                self.at.add(
+                    self.at.source_of(combo, prompt, "image"), str(exc), exc.hint, coords, prompt
+                )
                 return None
         resolved = adapter.resolve(params)
         for name, value in resolved.items():
             if name not in context:
                 context[name] = value
-        text = self._render(prompt.template, prompt.where, context, coords, combo)
+        text = self._render(prompt, context, coords, seed)
         model = adapter.pick_model(resolved, ref.model)
-        params_json = self._params_json(resolved)
+        params_json = self.rules.params_json(resolved)
         # Keep checking a job whose prompt failed, so one pass reports all its problems.
-        bad = self._violations(adapter, model, resolved, params_json, text, combo, coords)
+        bad = self._violations(adapter, model, resolved, params_json, text, (combo, prompt, coords))
         if text is None or bad:
-            self._render_output(
-                context
-                | {"prompt": {"id": prompt.id, "text": ""}, "key": "", "index": index, "ext": ""},
+            return None
+        take = raw.get("take")
+        if take is not None and (not isinstance(take, int) or isinstance(take, bool) or take < 1):
+            self.at.add(
+                self.at.source_of(combo, prompt, "take"),
+                f"take {take!r} is not a whole number from 1",
+                "use take: 1, 2, 3, …",
                 coords,
+                prompt,
             )
             return None
-        price = self._price(adapter, params_json, resolved)
-        take = raw.get("take")
         key = job_key_fast(
-            provider=ref.name,
-            model=model,
-            params_json=params_json,
-            prompt=text,
-            take=int(take) if take is not None else None,
+            provider=ref.name, model=model, params_json=params_json, prompt=text, take=take
         )
         context["prompt"] = {"id": prompt.id, "text": text}
         context["key"] = key
         context["index"] = index
         context["ext"] = "png" if resolved.get("type") == "image" else "mp4"
-        output = self._render_output(context, coords)
+        output = self._render_output(context, coords, prompt, seed)
         if output is None:
             return None
+        price = self.rules.price(adapter, params_json, resolved)
         return Job(
             key=key,
             index=index,
@@ -261,6 +264,15 @@ class Expander:
             base_url=ref.base_url,
         )
 
+    def _standalone_ok(self, combo: Combo, prompt: PromptSpec) -> bool:
+        """An include entry that became a job: its axis values are now parameters."""
+        ok = True
+        for path, message, hint in schema.entry_errors(combo.extra):
+            j = combo.extra_from.get(str(path[0]) if path else "", 0)
+            self.log.add(self.source.problem(("matrix", "include", j, *path), message, hint=hint))
+            ok = False
+        return ok
+
     def _base_context(self, prompt: PromptSpec) -> dict[str, Any]:
         """vars + the prompt's own vars: computed once per prompt, copied per job."""
         if self._context_for is not prompt:
@@ -275,71 +287,58 @@ class Expander:
             sources.extend(p.params for p in m.prompts)
         else:
             return True  # rows are read lazily; the check per job is cheap enough
-        return "{{" in json.dumps(sources, default=str) or "{%" in json.dumps(sources, default=str)
+        text = json.dumps(sources, default=str)
+        return "{{" in text or "{%" in text
 
-    def _render_params(self, params: dict[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    def _render_params(
+        self, params: dict[str, Any], context: Mapping[str, Any], seed: str
+    ) -> dict[str, Any]:
         out = dict(params)
         for name in ("image", "reference_images"):
             value = out.get(name)
             if isinstance(value, str) and looks_like_template(value):
-                out[name] = self._template(value).render(context)
+                out[name] = self._template(value).render(context, seed=seed)
             elif isinstance(value, list) and any(
                 isinstance(v, str) and looks_like_template(v) for v in value
             ):
                 out[name] = [
-                    self._template(v).render(context) if isinstance(v, str) else v for v in value
+                    self._template(v).render(context, seed=seed) if isinstance(v, str) else v
+                    for v in value
                 ]
         return out
 
     def _render(
-        self,
-        template: str,
-        where: PathKey,
-        context: Mapping[str, Any],
-        coords: Mapping[str, Any],
-        combo: _Combo,
+        self, prompt: PromptSpec, context: Mapping[str, Any], coords: dict[str, Any], seed: str
     ) -> str | None:
-        tpl = self._compile(template, where, combo.prompt)
-        if tpl is None:
+        tpl = self._templates.get(prompt.template)
+        if tpl is None or prompt.template in self.checked.broken:
+            self._count(prompt.template, coords, prompt)
             return None
         try:
-            return tpl.render(context)
+            return tpl.render(context, seed=seed)
         except TemplateProblem as exc:
-            self._add(self._at_prompt(combo.prompt, str(exc), exc.hint, coords))
+            self.at.add(prompt.where, str(exc), exc.hint, coords, prompt)
             return None
 
-    def _render_output(self, context: Mapping[str, Any], coords: Mapping[str, Any]) -> str | None:
-        if self._output is None:
+    def _render_output(
+        self, context: Mapping[str, Any], coords: dict[str, Any], prompt: PromptSpec, seed: str
+    ) -> str | None:
+        if self._output is None or self._output.text in self.checked.broken:
+            self._count(self.manifest.output_path, coords, prompt)
             return None
+        where: PathKey = ("output", "path")
         try:
-            path = self._output.render(context).strip()
+            path = self._output.render(context, seed=seed).strip()
         except TemplateProblem as exc:
-            self._add(
-                self.source.problem(
-                    ("output", "path"), str(exc), hint=exc.hint, job=_describe(coords)
-                )
-            )
+            self.at.add(where, str(exc), exc.hint, coords, prompt)
             return None
-        normal = posixpath.normpath(path.replace("\\", "/")) if path else ""
-        if (
-            not path
-            or path.endswith("/")
-            or normal.startswith(("/", "../"))
-            or normal == ".."
-            or normal == "."
-            or (len(normal) > 1 and normal[1] == ":")
-        ):
-            self._add(
-                self.source.problem(
-                    ("output", "path"),
-                    f"output path {path!r} escapes the output directory"
-                    if path
-                    else "the output path renders empty",
-                    job=_describe(coords),
-                    hint="make it a relative path inside `output.dir`, "
-                    "without '..' or a leading '/'",
-                )
-            )
+        wrong = path_problem(path)
+        if wrong is not None:
+            self.at.add(where, wrong[0], wrong[1], coords, prompt)
+            return None
+        normal, wrong = normalize(path)
+        if wrong is not None:
+            self.at.add(where, wrong[0], wrong[1], coords, prompt)
             return None
         return normal
 
@@ -351,185 +350,32 @@ class Expander:
         model: str | None,
         params: Mapping[str, Any],
         params_json: str,
-        prompt: str | None,
-        combo: _Combo,
-        coords: Mapping[str, Any],
+        text: str | None,
+        at: tuple[Combo, PromptSpec, dict[str, Any]],
     ) -> bool:
-        # Parameter rules are memoised per distinct request shape; prompt rules are cheap
-        # and depend on each rendered prompt (a failed template's text cannot be judged).
-        memo = (adapter.name, model, params_json)
-        found = self._checks.get(memo)
-        if found is None:
-            found = adapter.check_params(params, model)
-            if len(self._checks) < 100_000:
-                self._checks[memo] = found
-        if prompt is not None:
-            # A non-empty prompt's rules depend on the prompt alone (Provider.check_prompt).
-            pmemo = (adapter.name, model, prompt)
-            own = self._prompt_checks.get(pmemo) if prompt.strip() else None
-            if own is None:
-                own = adapter.check_prompt(prompt, params, model)
-                if prompt.strip() and len(self._prompt_checks) < 100_000:
-                    self._prompt_checks[pmemo] = own
-            if own:
-                found = own + found
+        combo, prompt, coords = at
+        found = self.rules.violations(adapter, model, params, params_json, text)
         for v in found:
-            message = (
-                f"{adapter.title} {v.message}"
-                if not v.message.startswith(adapter.title)
-                else v.message
+            message = v.message
+            if not message.startswith(adapter.title):
+                message = f"{adapter.title} {message}"
+            place = (
+                prompt.where if v.field == "prompt" else self.at.source_of(combo, prompt, v.field)
             )
-            if v.field == "prompt":
-                self._add(self._at_prompt(combo.prompt, message, v.hint, coords))
-            else:
-                self._add(self._located(combo, v.field, message, v.hint, coords))
+            self.at.add(place, message, v.hint, coords, prompt)
         return bool(found)
-
-    def _params_json(self, params: dict[str, Any]) -> str:
-        """canonical_json(params), memoised: a grid has few distinct parameter sets."""
-        try:
-            memo = tuple(params.items())
-            text = self._json.get(memo)
-        except TypeError:  # a list value (reference_images): not hashable
-            return canonical_json(params)
-        if text is None:
-            text = canonical_json(params)
-            if len(self._json) < 100_000:
-                self._json[memo] = text
-        return text
-
-    def _price(self, adapter: Provider, params_json: str, params: Mapping[str, Any]) -> Price:
-        memo = (adapter.name, params_json)
-        price = self._prices.get(memo)
-        if price is None:
-            price = adapter.price(params, self.manifest.prices.get(adapter.name))
-            self._prices[memo] = price
-        return price
-
-    # --- templates ----------------------------------------------------------------------------
 
     def _template(self, text: str) -> Template:
         tpl = self._templates.get(text)
         if tpl is None:
-            tpl = compile_template(text)
-            self._templates[text] = tpl
+            tpl = self._templates[text] = compile_template(text)
         return tpl
 
-    def _compile(
-        self, text: str, where: PathKey, prompt: PromptSpec | None = None, *, memoize: bool = True
-    ) -> Template | None:
-        if text in self._templates:
-            return self._templates[text]
-        try:
-            tpl: Template | None = compile_template(text, memoize=memoize)
-        except TemplateProblem as exc:
-            tpl = None
-            line, column = self.source.locate(where)
-            if line is not None and exc.line and "\n" in text:
-                # A block scalar (`template: |`) starts on the line after its indicator.
-                line, column = line + exc.line, None
-            self._add(
-                Problem(
-                    str(exc),
-                    file=self.source.file,
-                    line=line,
-                    column=column,
-                    where=_fmt(where),
-                    hint=exc.hint,
-                )
-            )
-        self._templates[text] = tpl
-        return tpl
-
-    # --- locating problems ----------------------------------------------------------------------
-
-    def _located(
-        self, combo: _Combo, name: str, message: str, hint: str | None, coords: Mapping[str, Any]
-    ) -> Problem:
-        """A problem with parameter `name`, at the place its value came from."""
-        prompt = combo.prompt
-        describe = _describe(coords)
-        if name in combo.added_from:
-            path: PathKey = ("matrix", "include", combo.added_from[name], name)
-        elif name in combo.indexes and name in self._axis_names:
-            path = ("matrix", name, combo.indexes[name])
-        elif name in prompt.params:
-            if prompt.file:
-                return Problem(
-                    message, file=prompt.file, line=prompt.line, where=name, hint=hint, job=describe
-                )
-            path = (*prompt.where[:-1], name)
-        elif name in self.manifest.defaults:
-            path = ("defaults", name)
-        elif name == "model":
-            path = ("provider", "model")
-        else:
-            path = ("provider",) if "provider" in self.source.data else ("matrix", "provider")
-        return self.source.problem(path, message, hint=hint, job=describe)
-
-    def _at_prompt(
-        self, prompt: PromptSpec, message: str, hint: str | None, coords: Mapping[str, Any]
-    ) -> Problem:
-        describe = _describe(coords)
-        if prompt.file:
-            return Problem(
-                message,
-                file=prompt.file,
-                line=prompt.line,
-                where=f"row {prompt.id}",
-                hint=hint,
-                job=describe,
-            )
-        return self.source.problem(prompt.where, message, hint=hint, job=describe)
-
-    def _add(self, problem: Problem) -> None:
-        """Record a problem once per place and message, counting the jobs it hits."""
-        memo = (problem.file, problem.line, problem.where, problem.message)
-        self._problem_total += 1
-        first = self._problems.get(memo)
-        if first is not None:
-            self._problems[memo] = _counted(first)
-            self._problem_total -= 1
-        elif len(self._problems) < MAX_PROBLEMS:
-            self._problems[memo] = problem
-
-    def _explain_clashes(self, clashes: list[tuple[str, str, str]]) -> None:
-        """A second pass, only on failure, to name the first job of each clash."""
-        wanted = {value for _, value, _ in clashes}
-        first: dict[str, str] = {}
-        for job in Expander(self.manifest).jobs(explain_clashes=False):
-            for value in (job.key, job.output):
-                if value in wanted and value not in first:
-                    first[value] = job.describe()
-        for kind, value, second in clashes:
-            jobs = f"[{first.get(value, '?')}] and [{second}]"
-            if kind == "key":
-                self._add(
-                    self.source.problem(
-                        ("matrix",),
-                        f"jobs {jobs} send the identical request (same provider, "
-                        "prompt and parameters): they would make and pay for the same clip twice",
-                        hint="use the axis that differs in the prompt template, drop it, or add a "
-                        "`take: [1, 2]` axis if you want several takes",
-                    )
-                )
-            else:
-                self._add(
-                    self.source.problem(
-                        ("output", "path"),
-                        f"jobs {jobs} both write {value!r}",
-                        hint="put every axis that varies into output.path, or use {{ key[:12] }}",
-                    )
-                )
-
-
-def _fingerprint(text: str) -> int:
-    # Python's own 64-bit string hash: stable within a process, which is all that is needed.
-    return hash(text)
-
-
-def _describe(coords: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in coords.items())
+    def _count(self, template: str, coords: Mapping[str, Any], prompt: PromptSpec) -> None:
+        """Count a job against the problem preflight found in its template (if it names one)."""
+        static = self.checked.broken.get(template)
+        if static is not None:
+            self.at.add(static, static.message, static.hint, coords, prompt)
 
 
 def _coord(name: str, value: Any) -> Any:
@@ -542,23 +388,11 @@ def _coord(name: str, value: Any) -> Any:
 
 
 def _provider_ref(value: Any) -> ProviderRef | None:
-    if value is None:
-        return None
     if isinstance(value, str):
         return ProviderRef(value)
-    return ProviderRef(value["name"], value.get("base_url"), value.get("model"))
-
-
-def _counted(problem: Problem) -> Problem:
-    from dataclasses import replace
-
-    return replace(problem, count=problem.count + 1)
-
-
-def _fmt(path: PathKey) -> str:
-    from .yamlsource import format_path
-
-    return format_path(path)
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return ProviderRef(value["name"], value.get("base_url"), value.get("model"))
+    return None
 
 
 def expand(manifest: Manifest) -> list[Job]:

@@ -6,7 +6,7 @@ its file and line; `expand` then checks what only the expanded jobs show.
 
 from __future__ import annotations
 
-import csv
+import difflib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,10 +15,10 @@ from typing import Any
 
 from . import providers, schema
 from .errors import ManifestError, Problem
-from .jobs import PARAM_NAMES
-from .providers.wire import DeclaredPrice
-from .templates import TemplateProblem, compile_template
-from .yamlsource import PathKey, Source, load_yaml, parse_yaml
+from .jobs import PARAM_NAMES, canonical_json
+from .prompts import PromptFile, PromptSpec, Report, read_prompt_file
+from .providers.base import DeclaredPrice
+from .yamlsource import Source, load_yaml, parse_yaml
 
 DEFAULT_OUTPUT_PATH = "{{ prompt.id }}/{{ key[:12] }}.{{ ext }}"
 RESERVED_AXES = ("provider", "take")
@@ -39,29 +39,6 @@ class ProviderRef:
 
 
 @dataclass(frozen=True)
-class PromptSpec:
-    """One prompt: its id, template, own variables and parameters, and where it was written."""
-
-    id: str
-    template: str
-    vars: Mapping[str, Any]
-    params: Mapping[str, Any]
-    where: PathKey  # location of the template, for messages
-    file: str | None = None  # set for rows of a prompts file
-    line: int | None = None
-
-
-@dataclass(frozen=True)
-class PromptFile:
-    """Prompts read from a CSV or JSONL file, one per row."""
-
-    path: Path
-    display: str
-    template: str
-    id_template: str | None
-
-
-@dataclass(frozen=True)
 class Axis:
     name: str
     values: tuple[Any, ...]
@@ -72,6 +49,8 @@ class Matrix:
     axes: tuple[Axis, ...] = ()
     include: tuple[Mapping[str, Any], ...] = ()
     exclude: tuple[Mapping[str, Any], ...] = ()
+    repeats: bool = False  # an axis lists a value twice (reported as a problem)
+    bad_includes: frozenset[int] = frozenset()  # include entries with a reported problem
 
 
 @dataclass(frozen=True)
@@ -82,6 +61,7 @@ class LimitSpec:
     max_credits: Mapping[str, float] = field(default_factory=dict)
     max_usd: float | None = None
     retries: int = 5
+    max_jobs: int = 1_000_000  # the largest grid accepted (its size is known before expanding)
 
 
 @dataclass(frozen=True)
@@ -108,7 +88,7 @@ class Manifest:
             if axis.name == "provider":
                 refs.extend(_provider_ref(v) for v in axis.values)
         for inc in self.matrix.include:
-            if "provider" in inc:
+            if _is_provider(inc.get("provider")):
                 refs.append(_provider_ref(inc["provider"]))
         if self.provider and (not refs or self.matrix.include):
             refs.insert(0, self.provider)
@@ -120,10 +100,11 @@ class Manifest:
     def provider_names(self) -> list[str]:
         return sorted({r.name for r in self.provider_refs()})
 
-    def iter_prompts(self) -> Iterator[PromptSpec]:
-        """The prompts, streaming rows from a prompts file."""
+    def iter_prompts(self, report: Report | None = None) -> Iterator[PromptSpec]:
+        """The prompts, streaming rows from a prompts file; rows with problems go to report
+        (without one, the first such problem raises ManifestError)."""
         if isinstance(self.prompts, PromptFile):
-            yield from read_prompt_file(self.prompts)
+            yield from read_prompt_file(self.prompts, report or _raise)
         else:
             yield from self.prompts
 
@@ -178,6 +159,7 @@ def build(source: Source, path: Path) -> Manifest:
             max_credits=_per_provider(limits_data.get("max_credits")),
             max_usd=limits_data.get("max_usd"),
             retries=limits_data.get("retries", 5),
+            max_jobs=limits_data.get("max_jobs", 1_000_000),
         ),
         prices={name: DeclaredPrice(**spec) for name, spec in (data.get("prices") or {}).items()},
     )
@@ -200,6 +182,16 @@ def _provider_ref(value: Any) -> ProviderRef:
     return ProviderRef(value["name"], value.get("base_url"), value.get("model"))
 
 
+def _is_provider(value: Any) -> bool:
+    """A provider name, or a mapping naming one (include values are not schema-checked)."""
+    name = value.get("name") if isinstance(value, dict) else value
+    return isinstance(name, str) and name in providers.NAMES
+
+
+def _raise(problem: Problem, row: int) -> None:
+    raise ManifestError([problem])
+
+
 def _per_provider(value: Any) -> dict[str, float]:
     if value is None:
         return {}
@@ -219,8 +211,10 @@ def _prompts(
             problems.append(
                 source.problem(
                     ("prompts", "file"),
-                    f"prompts file {display} not found",
-                    hint="the path is relative to the manifest's folder",
+                    f"prompts file {display} is a directory"
+                    if file.is_dir()
+                    else f"prompts file {display} not found",
+                    hint="point at a file; the path is relative to the manifest's folder",
                 )
             )
         return PromptFile(file, display, raw["template"], raw.get("id"))
@@ -249,159 +243,49 @@ def _prompts(
     return tuple(out)
 
 
-def read_prompt_file(spec: PromptFile) -> Iterator[PromptSpec]:
-    """Rows of a CSV or JSONL prompts file; ManifestError on a malformed row."""
-    suffix = spec.path.suffix.lower()
-    with spec.path.open(encoding="utf-8", newline="") as fh:
-        if suffix == ".csv":
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                raise ManifestError(
-                    [
-                        Problem(
-                            "the CSV file has no header row",
-                            file=spec.display,
-                            line=1,
-                            hint="put column names on the first line",
-                        )
-                    ]
-                )
-            for n, row in enumerate(reader, start=1):
-                if None in row:
-                    raise ManifestError(
-                        [
-                            Problem(
-                                f"row {n} has more fields than the header",
-                                file=spec.display,
-                                line=reader.line_num,
-                                hint="quote values that contain commas",
-                            )
-                        ]
-                    )
-                yield _row_prompt(spec, dict(row), n, reader.line_num, csv_row=True)
-        else:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(
-                        [
-                            Problem(
-                                f"invalid JSON: {exc.msg}",
-                                file=spec.display,
-                                line=line_no,
-                                column=exc.colno,
-                            )
-                        ]
-                    ) from None
-                if not isinstance(row, dict):
-                    raise ManifestError(
-                        [
-                            Problem(
-                                "each line must be a JSON object", file=spec.display, line=line_no
-                            )
-                        ]
-                    )
-                yield _row_prompt(spec, row, line_no, line_no, csv_row=False)
-
-
-def _row_prompt(
-    spec: PromptFile, row: dict[str, Any], n: int, line: int, *, csv_row: bool
-) -> PromptSpec:
-    params: dict[str, Any] = {}
-    for name in PARAM_NAMES:
-        value = row.get(name)
-        if value in (None, ""):
-            continue
-        if csv_row:
-            value = _coerce_csv(name, value, spec.display, line)
-        params[name] = value
-    variables = {k: v for k, v in row.items() if k.isidentifier()}
-    if spec.id_template:
-        try:
-            prompt_id = compile_template(spec.id_template).render({**variables, "row": n})
-        except TemplateProblem as exc:
-            raise ManifestError(
-                [Problem(f"prompts.id: {exc}", file=spec.display, line=line, hint=exc.hint)]
-            ) from None
-    else:
-        prompt_id = str(row.get("id") or f"row{n}")
-    return PromptSpec(
-        prompt_id,
-        spec.template,
-        variables,
-        params,
-        ("prompts", "template"),
-        file=spec.display,
-        line=line,
-    )
-
-
-def _coerce_csv(name: str, value: str, file: str, line: int) -> Any:
-    """CSV cells are text: give parameters the types the schema asks for."""
-    if name == "duration":
-        try:
-            return int(value)
-        except ValueError:
-            raise ManifestError(
-                [
-                    Problem(
-                        f"duration {value!r} is not a whole number",
-                        file=file,
-                        line=line,
-                        where="duration",
-                    )
-                ]
-            ) from None
-    if name == "reference_images":
-        return [u for u in value.replace(";", " ").split() if u]
-    if name == "extra":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise ManifestError(
-                [Problem("extra must be a JSON object", file=file, line=line, where="extra")]
-            ) from None
-    return value
-
-
 def _matrix(data: Mapping[str, Any], source: Source, problems: list[Problem]) -> Matrix:
     axes = tuple(Axis(k, tuple(v)) for k, v in data.items() if k not in ("include", "exclude"))
-    names = {a.name for a in axes}
+    names = [a.name for a in axes]
+    repeats = False
     for axis in axes:
-        seen: list[Any] = []
+        seen: dict[str, int] = {}  # canonical JSON → first index: linear, whatever the axis
         for i, value in enumerate(axis.values):
-            if value in seen:
+            first = seen.setdefault(canonical_json(value), i)
+            if first != i:
+                repeats = True
                 problems.append(
                     source.problem(
                         ("matrix", axis.name, i),
-                        f"{json.dumps(value)} is listed twice",
+                        f"{_show(value)} is listed twice (also at [{first}])",
                         hint="remove the repeated value",
                     )
                 )
-            seen.append(value)
     for i, entry in enumerate(data.get("exclude", ())):
         for key in entry:
             if key not in names and key != "prompt":
+                close = difflib.get_close_matches(key, names, n=1)
                 problems.append(
                     source.problem(
                         ("matrix", "exclude", i, key),
                         f"{key!r} is not a matrix axis",
-                        hint=f"exclude can only name axes ({', '.join(sorted(names)) or 'none'}) "
-                        "or prompt",
+                        hint=(f"did you mean {close[0]!r}? " if close else "")
+                        + f"exclude can only name axes ({', '.join(names) or 'none'}) or prompt",
                     )
                 )
-    param_validator = schema.params_validator()
+    bad: set[int] = set()
     for i, entry in enumerate(data.get("include", ())):
-        params = {k: v for k, v in entry.items() if k in PARAM_NAMES}
-        for error in param_validator.iter_errors(params):
-            detail = schema.best_detail(error)
-            problems.append(
-                source.problem(("matrix", "include", i, *detail.absolute_path), detail.message)
-            )
-    return Matrix(axes, tuple(data.get("include", ())), tuple(data.get("exclude", ())))
+        # Values of axes are compared loosely ("10" matches 10); the expander checks them
+        # only where an entry becomes a job of its own.
+        for path, message, hint in schema.entry_errors(entry, skip=names):
+            problems.append(source.problem(("matrix", "include", i, *path), message, hint=hint))
+            bad.add(i)
+    include, exclude = tuple(data.get("include", ())), tuple(data.get("exclude", ()))
+    return Matrix(axes, include, exclude, repeats, frozenset(bad))
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_providers(

@@ -13,6 +13,7 @@ price are marked as such.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import providers
-from .errors import InputError
+from .errors import InputError, Problem
 from .expand import Expander
 from .formatting import BASIS_MARK, amount, usd
 from .jobs import Job
@@ -94,6 +95,7 @@ class Plan:
     reserved_usd: float = 0.0
     state_db: str | None = None
     rows: list[dict[str, Any]] | None = None  # one per job, when asked
+    warnings: list[Problem] = field(default_factory=list)  # e.g. an exclude that removes nothing
 
     @property
     def total_usd(self) -> float | None:
@@ -151,26 +153,35 @@ def credit_limits(
 ) -> dict[str, float]:
     """max_credits per provider: the manifest's, with command-line overrides on top.
 
-    A bare number (key "*") applies to the manifest's only provider.
+    A bare number (key "*") applies to the manifest's only provider. The manifest's own
+    mistakes (one number for several providers, a provider it does not use) were reported
+    with their line when it was loaded; only the command line's are raised here.
     """
     names = manifest.provider_names()
     out: dict[str, float] = {}
-    for source in (manifest.limits.max_credits, overrides or {}):
-        for name, value in source.items():
-            if name == "*":
-                if len(names) != 1:
-                    raise InputError(
-                        f"--max-credits {value:g} is ambiguous with {len(names)} providers "
-                        f"({', '.join(names)}): write --max-credits PROVIDER=N for each"
-                    )
-                out[names[0]] = value
-            elif name not in names:
+    for name, value in manifest.limits.max_credits.items():
+        if name == "*" and len(names) == 1:
+            out[names[0]] = value
+        elif name in names:
+            out[name] = value
+    for name, value in (overrides or {}).items():
+        flag = f"--max-credits {name + '=' if name != '*' else ''}{value:g}"
+        if not math.isfinite(value):
+            raise InputError(f"{flag}: a budget must be a finite number")
+        if name == "*":
+            if len(names) != 1:
                 raise InputError(
-                    f"--max-credits names {name}, which this manifest does not use "
-                    f"(it uses {', '.join(names)})"
+                    f"{flag} is ambiguous with {len(names)} providers "
+                    f"({', '.join(names)}): write --max-credits PROVIDER=N for each"
                 )
-            else:
-                out[name] = value
+            out[names[0]] = value
+        elif name not in names:
+            raise InputError(
+                f"{flag} names {name}, which this manifest does not use "
+                f"(it uses {', '.join(names)})"
+            )
+        else:
+            out[name] = value
     return out
 
 
@@ -185,7 +196,11 @@ def make_plan(
     resubmit_ambiguous: bool = False,
     with_rows: bool = False,
 ) -> Plan:
-    """Expand and price every job a run would submit now; ManifestError if any is invalid."""
+    """Expand and price every job a run would submit now; ManifestError if any is invalid.
+
+    With `output_dir`, every output path is also checked against that directory (and the
+    files found there tell which done jobs still have their output).
+    """
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
     listed: list[tuple[Job, Action, str]] = []
@@ -194,7 +209,7 @@ def make_plan(
     done: Counter[str] = Counter()
     rows: list[dict[str, Any]] | None = [] if with_rows else None
     stored = {r.key: r for r in store.jobs(manifest.name)} if store is not None else {}
-    expander = Expander(manifest)
+    expander = Expander(manifest, output_dir=output_dir)
     count = 0
     for job, row, action in actions(
         expander.jobs(),
@@ -243,6 +258,7 @@ def make_plan(
         reserved_usd=round(sum(u.reserved_usd for u in usage.values()), 6),
         state_db=getattr(store, "path", None),
         rows=rows,
+        warnings=expander.warnings,
     )
 
 

@@ -1,23 +1,27 @@
-"""Jinja2 templates, rendered in the sandbox with strict undefined variables.
+"""Jinja2 templates, rendered in the bounded sandbox with strict undefined variables.
 
 A template is rendered once per distinct combination of the variables it actually uses, so
 a prompt crossed with durations and aspect ratios it does not mention renders once, not
-once per job: this is what keeps expanding 100,000 jobs fast.
+once per job: this is what keeps expanding 100,000 jobs fast. A template that draws at
+random (`random`, `lipsum`) is also keyed by its seed, the job's coordinates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-)
+from .bounds import LimitError, rendering
+from .sandbox import ADDRESS, BoundedEnvironment
+
+ENV = BoundedEnvironment()
+MAX_OUTPUT = 100_000  # characters of one rendered prompt, path or URL
+_RANDOM_NAMES = frozenset({"random", "lipsum"})
 
 
 class TemplateProblem(Exception):
@@ -34,14 +38,16 @@ class Template:
     """A compiled template that remembers what it rendered."""
 
     text: str
-    variables: tuple[str, ...]  # top-level names the template reads
+    variables: tuple[str, ...]  # top-level names the template reads (Jinja's globals aside)
     _compiled: Any = field(repr=False)
+    globals_used: tuple[str, ...] = ()  # Jinja globals it reads (range, lipsum, ...)
+    seeded: bool = False  # draws at random: renders differ per seed (the job)
     memoize: bool = True  # off for templates whose output differs for every job
     _memo: dict[Any, str] = field(default_factory=dict, repr=False)
     constant: str | None = None  # the output, for templates that read no variable
     _ctx: Any = field(default=None, repr=False)
 
-    def render(self, context: Mapping[str, Any]) -> str:
+    def render(self, context: Mapping[str, Any], *, seed: str = "") -> str:
         """Render with context; raises TemplateProblem naming an undefined variable."""
         if self.constant is not None:
             return self.constant
@@ -55,32 +61,69 @@ class Template:
             except TypeError:
                 memo_key = None
             else:
+                if self.seeded:
+                    memo_key = (*memo_key, seed)
                 hit = self._memo.get(memo_key)
                 if hit is not None:
                     return hit
-        for name in self.variables:
-            if name not in local and name in ENV.globals:
-                local[name] = ENV.globals[name]
-        try:
-            out = "".join(self._compiled.root_render_func(self._context(local)))
-        except UndefinedError as exc:
-            missing = [n for n in self.variables if n not in local]
-            names = ", ".join(sorted(k for k in context if not k.startswith("_")))
-            raise TemplateProblem(
-                f"undefined variable {missing[0]!r}"
-                if missing
-                else f"undefined variable: {exc.message}",
-                hint="define it under `vars:`, as a matrix axis or a CSV column; "
-                f"defined here: {names}",
-            ) from None
-        except SecurityError as exc:
-            raise TemplateProblem(f"not allowed in a template: {exc}") from None
-        except TemplateError as exc:
-            raise TemplateProblem(f"template error: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise TemplateProblem(f"template failed: {exc!r}") from None
+        for name in self.globals_used:
+            local.setdefault(name, ENV.globals[name])
+        out = self._render(local, context, seed)
         if memo_key is not None and len(self._memo) < 200_000:
             self._memo[memo_key] = out
+        return out
+
+    def _render(self, local: dict[str, Any], context: Mapping[str, Any], seed: str) -> str:
+        parts: list[str] = []
+        length = 0
+        try:
+            with rendering(seed):
+                for part in self._compiled.root_render_func(self._context(local)):
+                    length += len(part)
+                    if length > MAX_OUTPUT:
+                        raise LimitError(
+                            f"the template renders more than {MAX_OUTPUT:,} characters",
+                            "shorten it: providers take prompts of a few thousand characters",
+                        )
+                    parts.append(part)
+        except UndefinedError as exc:
+            missing = [n for n in self.variables if n not in local]
+            if missing:
+                raise TemplateProblem(
+                    f"undefined variable {missing[0]!r}", hint=undefined_hint(missing[0], context)
+                ) from None
+            raise TemplateProblem(
+                f"undefined: {exc.message}",
+                hint="the value has no such key or attribute here; test it with `is defined`, "
+                "or give a default: {{ x.key | default('') }}",
+            ) from None
+        except LimitError as exc:
+            raise TemplateProblem(str(exc), hint=exc.hint) from None
+        except SecurityError as exc:
+            raise TemplateProblem(
+                f"not allowed in a template: {exc}",
+                hint="templates can read variables and call filters, not reach into Python",
+            ) from None
+        except RecursionError:
+            raise TemplateProblem(
+                "the template calls itself without end (a macro or a recursive loop)",
+                hint="give the recursion a way to stop, or write the text out",
+            ) from None
+        except TemplateError as exc:
+            raise TemplateProblem(f"template error: {exc}", hint=_hint(str(exc))) from None
+        except Exception as exc:  # the template's own doing: any failure is a problem in it
+            raise TemplateProblem(
+                f"template failed: {type(exc).__name__}: {str(exc)[:200]}",
+                hint="check the values this template reads, and the filters it applies",
+            ) from None
+        out = "".join(parts)
+        found = ADDRESS.search(out)
+        if found:
+            raise TemplateProblem(
+                f"the template prints {found.group(0)}, a Python object whose text changes on "
+                "every run (so would the job's key, and it would be paid again)",
+                hint="print values, not functions or objects",
+            )
         return out
 
     def _context(self, local: dict[str, Any]) -> Any:
@@ -112,20 +155,56 @@ def _freeze(value: Any) -> Any:
 def compile_template(text: str, *, memoize: bool = True) -> Template:
     """Compile a template; syntax errors raise TemplateProblem with the template line."""
     try:
-        ast = ENV.parse(text)
-        compiled = ENV.from_string(text)
+        tree = ENV.parse_bounded(text)
+        compiled = ENV.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(
-            f"template syntax error: {exc.message}",
-            line=exc.lineno,
-            hint="check the {{ }} and {% %} pairs; a literal brace is written {{ '{{' }}",
+            f"template syntax error: {exc.message}", line=exc.lineno, hint=_hint(exc.message or "")
         ) from None
-    variables = tuple(sorted(meta.find_undeclared_variables(ast)))
-    template = Template(text=text, variables=variables, _compiled=compiled, memoize=memoize)
-    if not variables:
+    except (LimitError, RecursionError, MemoryError) as exc:
+        raise TemplateProblem(f"the template is too complex: {exc}") from None
+    ENV.bind(compiled)
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        raise TemplateProblem(
+            "a template cannot include, import or extend another template",
+            line=node.lineno,
+            hint="write the text in the template itself; share values through `vars:`",
+        )
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+    filters = {f.name for f in tree.find_all(nodes.Filter)}
+    constants = {c.value for c in tree.find_all(nodes.Const) if isinstance(c.value, str)}
+    template = Template(
+        text=text,
+        variables=tuple(sorted(meta.find_undeclared_variables(tree))),
+        _compiled=compiled,
+        globals_used=tuple(sorted(n for n in names if n in ENV.globals)),
+        # `map('random')` names the filter in a string: count those too.
+        seeded=bool((names | filters | constants) & _RANDOM_NAMES),
+        memoize=memoize,
+    )
+    if not template.variables and not template.seeded:
         template.constant = template.render({})
     return template
 
 
+def _hint(message: str) -> str:
+    for kind, known in (("filter", ENV.filters), ("test", ENV.tests)):
+        if message.startswith(f"No {kind} named "):
+            name = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            lead = f"did you mean {close[0]!r}? " if close else ""
+            return f"{lead}Jinja's built-in {kind}s are listed in its template documentation"
+    return "check the {{ }} and {% %} pairs; a literal brace is written {{ '{{' }}"
+
+
 def looks_like_template(value: str) -> bool:
     return "{{" in value or "{%" in value
+
+
+def undefined_hint(name: str | None, context: Iterable[str]) -> str:
+    """'did you mean' the closest defined name, and what is defined."""
+    names = sorted(k for k in context if not k.startswith("_"))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6) if name else []
+    shown = ", ".join(names[:30]) + (", …" if len(names) > 30 else "")
+    lead = f"did you mean {close[0]!r}? " if close else ""
+    return f"{lead}define it under `vars:`, as a matrix axis or a CSV column; defined: {shown}"

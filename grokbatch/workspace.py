@@ -115,11 +115,14 @@ def _output_dir(
 
 
 class JobSet:
-    """The jobs of a validated manifest; iterating twice yields the same jobs."""
+    """The jobs of a validated manifest; iterating twice yields the same jobs.
 
-    def __init__(self, manifest: Manifest) -> None:
+    With `output_dir`, every output path is checked against that directory first.
+    """
+
+    def __init__(self, manifest: Manifest, *, output_dir: Path | None = None) -> None:
         self.manifest = manifest
-        expander = Expander(manifest)
+        expander = Expander(manifest, output_dir=output_dir)
         count = 0
         missing: set[str] = set()
         for job in expander.jobs():
@@ -127,6 +130,7 @@ class JobSet:
             if job.usd is None:
                 missing.add(job.provider)
         expander.raise_problems()
+        self.warnings = expander.warnings  # e.g. an exclude that removes nothing
         self.count = count
         self.usd_missing = frozenset(missing)  # providers with no price in USD
 

@@ -254,3 +254,76 @@ def test_prompt_file_id_template(write_manifest: Callable[..., Path]) -> None:
         "output: {path: '{{ prompt.id }}.mp4'}\n"
     )
     assert [j.prompt_id for j in expand(load(path))] == ["a1-1", "b2-2"]
+
+
+def test_a_utf8_bom_is_stripped_so_the_first_column_keeps_its_name(
+    write_manifest: Callable[..., Path],
+) -> None:
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark.
+    write_manifest("x", name="p.csv").write_bytes(b"\xef\xbb\xbfid,thing\nmug,a mug\n")
+    path = write_manifest(
+        "name: t\nprovider: xai\nprompts: {file: p.csv, template: '{{ thing }}'}\n"
+    )
+    [job] = expand(load(path))
+    assert (job.prompt_id, job.prompt) == ("mug", "a mug")
+
+
+def test_random_draws_are_stable_across_runs_and_differ_between_takes() -> None:
+    text = (
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: "
+        "\"A {{ ['red', 'green', 'blue', 'teal', 'plum', 'gold', 'jade'] | random }} lamp\"}]"
+        "\nmatrix: {take: [1, 2, 3, 4, 5, 6]}\noutput: {path: '{{ take }}.mp4'}\n"
+    )
+    first = [(j.key, j.prompt) for j in expand(loads(text))]
+    again = [(j.key, j.prompt) for j in expand(loads(text))]
+    assert first == again  # a rerun finds the same keys: nothing is paid twice
+    assert len({prompt for _, prompt in first}) > 1
+
+
+def test_a_problem_in_many_rows_is_one_problem_listing_the_rows(
+    write_manifest: Callable[..., Path],
+) -> None:
+    lines = "".join(f"r{i},lamp{i}\n" for i in range(36))
+    write_manifest("x", name="p.csv").write_text("id,product\n" + lines, encoding="utf-8")
+    path = write_manifest(
+        "name: t\nprovider: aivideoapi\nprompts: {file: p.csv, template: 'A {{ prodcut }}'}\n"
+    )
+    expander = Expander(load(path))
+    assert list(expander.jobs()) == []
+    [problem] = expander.problems
+    assert (problem.line, problem.count) == (3, 36)
+    assert problem.rows == f"rows 2–37 of {path.parent / 'p.csv'}"
+    assert problem.hint and "did you mean 'product'?" in problem.hint
+
+
+def test_output_paths_are_checked_against_the_output_directory(tmp_path: Path) -> None:
+    manifest = loads(
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ s }}'}]\n"
+        "matrix:\n  s: [x, y]\noutput: {path: 'inside/{{ s }}.mp4'}\n"
+    )
+    out = tmp_path / "out"
+    (out / "real").mkdir(parents=True)
+    (out / "inside").symlink_to(out / "real")  # a link that stays inside is fine
+    assert len(list(Expander(manifest, output_dir=out).jobs())) == 2
+    (out / "inside").unlink()
+    (out / "inside").symlink_to(tmp_path)  # ... one that leads outside is not
+    expander = Expander(manifest, output_dir=out)
+    list(expander.jobs())
+    [problem] = expander.problems
+    assert "outside the output directory" in problem.message and problem.line == 6
+
+
+def test_validate_prints_a_warning_for_an_exclude_that_removes_nothing(
+    write_manifest: Callable[..., Path],
+) -> None:
+    from click.testing import CliRunner
+
+    from grokbatch.cli import main
+
+    path = write_manifest(
+        "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: '{{ s }}'}]\n"
+        "matrix:\n  s: [x, y]\n  exclude:\n    - {s: z}\n"
+    )
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert f"warning: {path}:7" in result.output and "removes no combination" in result.output

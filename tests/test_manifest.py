@@ -237,7 +237,7 @@ BROKEN = [
     pytest.param(
         "name: t\nprovider: aivideoapi\nprompts: [{id: a, template: x}]\nmatrix:\n  s: [a, b]\n",
         5,
-        "identical request",
+        "identical, paid requests",
         "take",
         id="duplicate-request",
     ),
@@ -375,7 +375,7 @@ def test_a_problem_shared_by_many_jobs_is_reported_once_with_a_count(
     )
     [problem] = problems_of(path)
     assert problem.count == 4
-    assert "and 3 more jobs" in problem.format()
+    assert "4 jobs, first: prompt=a s=a" in problem.format()
     assert problem.job and "s=a" in problem.job
 
 

@@ -76,6 +76,7 @@ class AimlApi(Provider):
             *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),
             *checks.image_count(params),
             *checks.extra_fields(params, {}),
+            *checks.urls(params),
         ]
         if params.get("image") and params.get("reference_images"):
             found.append(

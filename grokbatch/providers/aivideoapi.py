@@ -70,7 +70,10 @@ class AiVideoApi(Provider):
         "resolution": "480p",
         "mode": "normal",
     }
-    extra: ClassVar[Mapping[str, type]] = {"nsfw_checker": bool, "callback_url": str}
+    extra: ClassVar[Mapping[str, checks.Check]] = {
+        "nsfw_checker": checks.boolean,
+        "callback_url": checks.http_url,
+    }
 
     def pick_model(self, params: Mapping[str, Any], model: str | None) -> str | None:
         return model or (IMAGE if image_urls(params) else TEXT)
@@ -85,6 +88,7 @@ class AiVideoApi(Provider):
             *checks.one_of(params, "resolution", tuple(PER_SECOND)),
             *checks.one_of(params, "mode", ("fun", "normal", "spicy")),
             *checks.extra_fields(params, self.extra),
+            *checks.urls(params),
         ]
         if chosen not in self.models:
             found.append(Violation("model", f"has no model {chosen!r}", f"use {TEXT} or {IMAGE}"))

@@ -75,7 +75,10 @@ class ApiFrame(Provider):
         "aspect_ratio": "16:9",
         "resolution": "720p",
     }
-    extra: ClassVar[Mapping[str, type]] = {"webhookUrl": str, "webhookEvents": list}
+    extra: ClassVar[Mapping[str, checks.Check]] = {
+        "webhookUrl": checks.http_url,
+        "webhookEvents": checks.some_of(("progress", "completed", "failed")),
+    }
 
     def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         found = [
@@ -88,6 +91,7 @@ class ApiFrame(Provider):
             ),
             *checks.image_count(params),
             *checks.extra_fields(params, self.extra),
+            *checks.urls(params),
         ]
         if params.get("duration") not in PRICES:
             found.append(

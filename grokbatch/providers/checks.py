@@ -6,10 +6,14 @@ Every message names the value that is wrong and every hint names the values that
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from .wire import Violation
+
+# A check of one value: None when it is fine, else what the value must be ("an http(s) URL").
+Check = Callable[[Any], str | None]
 
 
 def _list(values: Iterable[Any]) -> str:
@@ -19,6 +23,15 @@ def _list(values: Iterable[Any]) -> str:
 
 def duration_range(params: Mapping[str, Any], low: int, high: int) -> list[Violation]:
     d = params.get("duration")
+    if d is not None and (not isinstance(d, int) or isinstance(d, bool)):
+        whole = isinstance(d, float) and d.is_integer()
+        return [
+            Violation(
+                "duration",
+                f"takes whole seconds, not {d!r}",
+                f"write {int(d)}" if whole else "use a whole number of seconds",
+            )
+        ]
     if d is None or low <= d <= high:
         return []
     return [
@@ -86,15 +99,13 @@ def image_count(params: Mapping[str, Any], limit: int = 7) -> list[Violation]:
     ]
 
 
-def extra_fields(
-    params: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]
-) -> list[Violation]:
-    """`extra` may only carry the provider fields in `allowed` (name → accepted types)."""
+def extra_fields(params: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[Violation]:
+    """`extra` may only carry the provider fields in `allowed`, each passing its check."""
     extra = params.get("extra") or {}
     out = []
     for name, value in extra.items():
-        kinds = allowed.get(name)
-        if kinds is None:
+        check = allowed.get(name)
+        if check is None:
             known = ", ".join(sorted(allowed)) or "none"
             out.append(
                 Violation(
@@ -103,21 +114,77 @@ def extra_fields(
                     "remove it from extra, or use the shared parameter that does the job",
                 )
             )
-        elif not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
+            continue
+        wanted = check(value)
+        if wanted is not None:
             out.append(
                 Violation(
                     "extra",
-                    f"field {name!r} must be {_type_names(kinds)}, not {value!r}",
-                    f"give {name} as {_type_names(kinds)}",
+                    f"field {name!r} must be {wanted}, not {_short(value)}",
+                    f"give {name} as {wanted}",
                 )
             )
     return out
 
 
-def _type_names(kinds: type | tuple[type, ...]) -> str:
-    names = {bool: "true/false", str: "a string", int: "an integer", list: "a list"}
-    items = kinds if isinstance(kinds, tuple) else (kinds,)
-    return " or ".join(names.get(k, k.__name__) for k in items)
+def http_url(value: Any) -> str | None:
+    """An absolute http(s) URL with a host: what every provider fetches or calls back."""
+    wanted = "an absolute http:// or https:// URL"
+    if not isinstance(value, str) or any(c.isspace() or ord(c) < 32 for c in value):
+        return wanted
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return wanted
+    return None if parts.scheme in ("http", "https") and host else wanted
+
+
+def boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def some_of(options: Collection[str]) -> Check:
+    """A non-empty list of values from `options`."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, list) and value and all(v in options for v in value):
+            return None
+        return f"a list of one or more of {_list(sorted(options))}"
+
+    return check
+
+
+def urls(params: Mapping[str, Any]) -> list[Violation]:
+    """`image` and every `reference_images` item must be URLs the provider can fetch."""
+    out = []
+    image = params.get("image")
+    # The message leaves the value out, so that 36 rows of local file names are one problem;
+    # the fix shows the first of them.
+    if image is not None and http_url(image):
+        out.append(
+            Violation(
+                "image",
+                "fetches images from absolute http(s) URLs only",
+                f"{_short(image)} is not one: give an http:// or https:// URL (a local file "
+                "must be uploaded somewhere first)",
+            )
+        )
+    bad = [ref for ref in params.get("reference_images") or () if http_url(ref)]
+    if bad:
+        out.append(
+            Violation(
+                "reference_images",
+                "fetches reference images from absolute http(s) URLs only",
+                f"{_short(bad[0])} is not one: give http:// or https:// URLs",
+            )
+        )
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def video_only(params: Mapping[str, Any]) -> list[Violation]:

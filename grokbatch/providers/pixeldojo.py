@@ -61,7 +61,7 @@ class PixelDojo(Provider):
         "aspect_ratio": "16:9",
         "resolution": "720p",
     }
-    extra: ClassVar[Mapping[str, type]] = {"webhook_url": str}
+    extra: ClassVar[Mapping[str, checks.Check]] = {"webhook_url": checks.http_url}
 
     def check_params(self, params: Mapping[str, Any], model: str | None) -> list[Violation]:
         return [
@@ -72,6 +72,7 @@ class PixelDojo(Provider):
             *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),
             *checks.unsupported(params, ("reference_images",), "give one source image as image"),
             *checks.extra_fields(params, self.extra),
+            *checks.urls(params),
         ]
 
     def list_price(self, params: Mapping[str, Any]) -> Price:

@@ -94,6 +94,7 @@ class Vydra(Provider):
             *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),
             *checks.unsupported(params, ("reference_images",), "give one image as image"),
             *checks.extra_fields(params, {}),
+            *checks.urls(params),
         ]
         if chosen not in self.models:
             found.append(

@@ -95,6 +95,7 @@ class Xai(Provider):
             *checks.unsupported(params, ("mode",), "its motion modes are AI Video API's"),
             *checks.image_count(params),
             *checks.extra_fields(params, {}),
+            *checks.urls(params),
         ]
         if refs and params.get("image"):
             found.append(
