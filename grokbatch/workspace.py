@@ -10,6 +10,7 @@ any command-line path is).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -141,7 +142,12 @@ class JobSet:
         return self.count
 
     def check_max_usd(self, max_usd: float | None) -> None:
-        """A USD budget needs a USD price for every provider."""
+        """A USD budget is a finite, non-negative number, and needs a USD price for every
+        provider."""
+        if max_usd is not None and not math.isfinite(max_usd):
+            raise InputError(f"--max-usd {max_usd}: a budget must be a finite number")
+        if max_usd is not None and max_usd < 0:
+            raise InputError(f"--max-usd {max_usd:g}: a budget cannot be negative")
         if max_usd is not None and self.usd_missing:
             names = ", ".join(sorted(self.usd_missing))
             raise InputError(

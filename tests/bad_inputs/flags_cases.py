@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import ONE, case
 
 B = "flags"
@@ -67,4 +69,77 @@ case(
     None,
     args=("--concurrency", "0"),
     commands=("run",),
+)
+case(
+    B,
+    "max-usd-nan",
+    ONE,
+    "--max-usd",
+    "finite",
+    args=("--max-usd", "nan"),
+    commands=("plan", "run"),
+)
+case(
+    B,
+    "max-usd-inf",
+    ONE,
+    "--max-usd",
+    "finite",
+    args=("--max-usd", "inf"),
+    commands=("plan", "run"),
+)
+case(
+    B,
+    "max-usd-negative",
+    ONE,
+    "--max-usd",
+    "negative",
+    args=("--max-usd", "-1"),
+    commands=("plan", "run"),
+)
+case(
+    B,
+    # APIFrame publishes no USD price: a USD budget cannot be kept, and 0 must not be ignored.
+    "max-usd-without-usd-price",
+    "name: t\nprovider: apiframe\nprompts: [{id: a, template: x}]\n",
+    "--max-usd 0",
+    "usd_per_credit",
+    args=("--max-usd", "0"),
+    commands=("plan", "run"),
+)
+case(B, "db-empty", ONE, "--db is empty", "state.db", args=("--db", ""), commands=("plan", "run"))
+
+
+def _text_file(root: Path) -> None:
+    (root / "notes.txt").write_text("remember the milk\n", encoding="utf-8")
+
+
+case(
+    B,
+    "db-text-file",
+    ONE,
+    "--db notes.txt",
+    "not a grokbatch state database",
+    setup=_text_file,
+    args=("--db", "notes.txt"),
+    commands=("plan", "run", "status", "report"),
+)
+case(
+    B,
+    "db-directory",
+    ONE,
+    "--db",
+    "is a directory",
+    setup=lambda root: (root / "statedir").mkdir(),
+    args=("--db", "statedir"),
+    commands=("plan", "run", "status"),
+)
+case(
+    B,
+    "export-into-missing-directory",
+    ONE,
+    "--out missing/jobs.csv",
+    "does not exist",
+    args=("--format", "csv", "--out", "missing/jobs.csv"),
+    commands=("export",),
 )
