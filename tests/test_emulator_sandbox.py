@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from grokbatch.emulator import Emulator, EmulatorConfig
+from grokbatch.expand import expand
 from grokbatch.manifest import load
 from grokbatch.state import open_store
 from grokbatch.state.base import JobState
@@ -54,7 +55,7 @@ def submissions(state_file: Path) -> int:
 
 def outcome(root: Path) -> tuple[dict[JobState, int], float, float]:
     """(job states, credits grokbatch recorded as spent, credits the emulator charged)."""
-    store = open_store(root / ".grokbatch" / "sandbox.db")
+    store = open_store(root / "pipelines" / ".grokbatch" / "sandbox.db")  # beside the manifest
     try:
         rows = list(store.jobs(load(root / "pipelines" / "campaign.yaml").name))
     finally:
@@ -62,7 +63,7 @@ def outcome(root: Path) -> tuple[dict[JobState, int], float, float]:
     states: dict[JobState, int] = {}
     for row in rows:
         states[row.state] = states.get(row.state, 0) + 1
-    state_file = root / ".grokbatch" / "sandbox-emulator.db"
+    state_file = root / "pipelines" / ".grokbatch" / "sandbox-emulator.db"
     with Emulator(EmulatorConfig(state_file=str(state_file))) as emu:
         charged = emu.stats()["providers"]["aivideoapi"]["credits_charged"]
     return states, sum(r.spent_credits for r in rows), charged
@@ -72,15 +73,14 @@ def outcome(root: Path) -> tuple[dict[JobState, int], float, float]:
 def test_the_campaign_resumes_after_ctrl_c_and_pays_what_an_uninterrupted_run_pays(
     tmp_path: Path,
 ) -> None:
+    # The uninterrupted run goes on beside the interrupted one (each with its own sandbox).
     straight = copy_of_pipelines(tmp_path / "straight")
-    done = subprocess.run(COMMAND, cwd=straight, env=env(), capture_output=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    expected = outcome(straight)
-    jobs = sum(expected[0].values())
-    assert expected[0] == {JobState.DONE: jobs} and expected[1] == expected[2] > 0
-
+    whole = subprocess.Popen(
+        COMMAND, cwd=straight, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     cut = copy_of_pipelines(tmp_path / "cut")
-    state_file = cut / ".grokbatch" / "sandbox-emulator.db"
+    jobs = len(list(expand(load(cut / "pipelines" / "campaign.yaml"))))
+    state_file = cut / "pipelines" / ".grokbatch" / "sandbox-emulator.db"
     proc = subprocess.Popen(
         COMMAND, cwd=cut, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -93,6 +93,11 @@ def test_the_campaign_resumes_after_ctrl_c_and_pays_what_an_uninterrupted_run_pa
     assert proc.returncode == 130, err[-2000:]
     halfway = outcome(cut)[0]
     assert halfway.get(JobState.DONE, 0) < jobs  # it was cut short
+
+    _, err = whole.communicate(timeout=300)
+    assert whole.returncode == 0, err[-2000:]
+    expected = outcome(straight)
+    assert expected[0] == {JobState.DONE: jobs} and expected[1] == expected[2] > 0
 
     again = subprocess.run(COMMAND, cwd=cut, env=env(), capture_output=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
