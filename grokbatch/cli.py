@@ -8,55 +8,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from . import __version__, providers
-from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
+from .cli_emulate import emulate
+from .cli_options import (
+    budget_options,
+    handle_errors,
+    manifest_argument,
+    output_dir_option,
+    parse_max_credits,
+    resume_options,
+    state_options,
+)
+from .errors import EXIT_BUDGET, InputError
 from .manifest import load
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(func: F) -> F:
-    """Turn grokbatch errors into a message on stderr and the documented exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except GrokbatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def parse_max_credits(values: tuple[str, ...]) -> dict[str, float]:
-    """`N` (the only provider) or `PROVIDER=N`, repeatable."""
-    out: dict[str, float] = {}
-    for value in values:
-        name, _, number = value.rpartition("=")
-        try:
-            amount = float(number)
-        except ValueError:
-            raise InputError(
-                f"--max-credits {value!r}: expected a number or PROVIDER=NUMBER"
-            ) from None
-        if amount < 0:
-            raise InputError(f"--max-credits {value!r}: a budget cannot be negative")
-        out[name or "*"] = amount
-    return out
-
-
-manifest_argument = click.argument("manifest", type=click.Path(dir_okay=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,57 +46,6 @@ def validate(manifest: str) -> None:
     plan = make_plan(load(manifest))
     providers = ", ".join(f"{n} ({t.jobs})" for n, t in plan.totals.items())
     click.echo(f"{manifest}: ok, {plan.jobs} jobs ({providers})")
-
-
-def state_options(func: F) -> F:
-    """--db and --sandbox, shared by every command that reads a batch's state."""
-    func = click.option(
-        "--sandbox/--no-sandbox",
-        default=None,
-        help="Use the built-in emulator's separate state and outputs (also GROKBATCH_SANDBOX=1).",
-    )(func)
-    func = click.option(
-        "--db",
-        type=click.Path(),
-        help="State database (default: .grokbatch/state.db beside the manifest; "
-        ".grokbatch/sandbox.db with --sandbox).",
-    )(func)
-    return func
-
-
-def budget_options(func: F) -> F:
-    """--max-credits and --max-usd, shared by plan and run."""
-    func = click.option("--max-usd", type=float, help="Budget in USD over every provider.")(func)
-    func = click.option(
-        "--max-credits",
-        "max_credits",
-        multiple=True,
-        metavar="[PROVIDER=]N",
-        help="Budget in credits over every run of this manifest; PROVIDER=N per provider "
-        "(repeatable). Overrides the manifest's limits.max_credits.",
-    )(func)
-    return func
-
-
-def resume_options(func: F) -> F:
-    """--retry-failed and --resubmit-ambiguous, shared by plan and run."""
-    func = click.option(
-        "--resubmit-ambiguous",
-        is_flag=True,
-        help="Send again jobs whose submit answer was lost (they may be paid twice).",
-    )(func)
-    func = click.option(
-        "--retry-failed", is_flag=True, help="Submit failed jobs again (paid again)."
-    )(func)
-    return func
-
-
-def output_dir_option(func: F) -> F:
-    return click.option(
-        "--output-dir",
-        type=click.Path(file_okay=False),
-        help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
-    )(func)
 
 
 @main.command()
@@ -314,100 +231,7 @@ def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: s
     click.echo(f"wrote {n} rows to {out}", err=True)
 
 
-@main.command()
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8765,
-    show_default=True,
-    help="Port on 127.0.0.1 (0: any free port).",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds a job takes from submit to done.",
-)
-@click.option(
-    "--failure-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of jobs that fail (refunded where the provider refunds).",
-)
-@click.option(
-    "--moderation-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of jobs refused by moderation.",
-)
-@click.option(
-    "--rate-limit-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of requests answered 429 (with Retry-After where sent).",
-)
-@click.option(
-    "--server-error-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of requests answered 5xx (503 on submits: nothing created).",
-)
-@click.option(
-    "--lost-response-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of submits accepted and charged whose answer is lost.",
-)
-@click.option(
-    "--credits",
-    type=click.FloatRange(0),
-    default=None,
-    help="Starting balance of every provider, in its own credits (USD for xai); "
-    "default: about 100,000 USD worth each.",
-)
-@click.option(
-    "--url-ttl",
-    type=click.FloatRange(0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds before an output URL expires.",
-)
-@click.option("--seed", type=int, help="Make every random fault reproducible.")
-@handle_errors
-def emulate(
-    port: int,
-    latency: float,
-    failure_rate: float,
-    moderation_rate: float,
-    rate_limit_rate: float,
-    server_error_rate: float,
-    lost_response_rate: float,
-    credits: float | None,
-    url_ttl: float,
-    seed: int | None,
-) -> None:
-    """Serve every provider's API on loopback, for free, with faults you can dial.
-
-    Each provider lives under its own prefix: http://127.0.0.1:PORT/aimlapi is the AI/ML
-    API's base URL. Point grokbatch at it with GROKBATCH_<NAME>_BASE_URL.
-    """
-    from .emulator import EmulatorConfig, serve
-
-    serve(
-        EmulatorConfig(
-            latency=latency,
-            failure_rate=failure_rate,
-            moderation_rate=moderation_rate,
-            rate_limit_rate=rate_limit_rate,
-            server_error_rate=server_error_rate,
-            lost_response_rate=lost_response_rate,
-            credits=credits,
-            url_ttl=url_ttl,
-            seed=seed,
-        ),
-        port=port,
-    )
+main.add_command(emulate)
 
 
 @main.command()
