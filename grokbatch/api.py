@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
 from .runner import RunSettings, run_batch
+from .select import SelectedJobs, Selection
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
 from .workspace import JobSet, Workspace, open_workspace
@@ -62,6 +63,8 @@ def run(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     sandbox: bool | None = None,
+    only: Iterable[str] = (),
+    limit: int | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
@@ -83,6 +86,8 @@ def run(
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
         sandbox=sandbox,
+        only=only,
+        limit=limit,
         reporter=reporter,
         environ=environ,
         emulator_options=emulator_options,
@@ -104,6 +109,8 @@ async def run_async(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     sandbox: bool | None = None,
+    only: Iterable[str] = (),
+    limit: int | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
@@ -113,7 +120,8 @@ async def run_async(
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
     `db`, `output_dir`, `concurrency`, `max_credits` ({provider: n}), `max_usd`,
-    `retry_failed`, `resubmit_ambiguous` and `sandbox` are the command's options. `reporter`
+    `retry_failed`, `resubmit_ambiguous`, `sandbox`, `only` (`"AXIS=VALUE"` or
+    `"key=PREFIX"` strings) and `limit` are the command's options. `reporter`
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
@@ -121,11 +129,13 @@ async def run_async(
     written to report.html in the output directory (`write_report=False`: not).
     """
     env = os.environ if environ is None else environ
+    selection = Selection.parse(only, limit)
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
     jobs = JobSet(ws.manifest)  # raises ManifestError before anything is sent
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
+    chosen: JobSet | SelectedJobs = SelectedJobs(jobs, selection) if selection else jobs
     settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
     with ExitStack() as stack:
         sandbox_urls = None
@@ -160,7 +170,7 @@ async def run_async(
             summary = await run_batch(
                 manifest=ws.name,
                 manifest_path=str(Path(manifest).resolve()),
-                jobs=jobs,
+                jobs=chosen,
                 store=store,
                 clients=clients,
                 files=files_http,
@@ -186,6 +196,8 @@ def plan(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     with_rows: bool = False,
+    only: Iterable[str] = (),
+    limit: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """What a run would do now and what it would cost, against what is left of the budget.
@@ -193,8 +205,9 @@ def plan(
     With a state database (beside the manifest, or `db`), jobs already done, running or
     paid are not priced again, and the budget left is the limit minus what was spent and
     reserved. `with_rows`: one row per job (key, coordinates, state, action, estimate).
-    Sends nothing.
+    `only` and `limit` select jobs as for `run`. Sends nothing.
     """
+    selection = Selection.parse(only, limit)
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=environ)
     if max_usd is not None:
         JobSet(ws.manifest).check_max_usd(max_usd)
@@ -209,6 +222,7 @@ def plan(
             retry_failed=retry_failed,
             resubmit_ambiguous=resubmit_ambiguous,
             with_rows=with_rows,
+            selection=selection or None,
         )
     finally:
         if store is not None:

@@ -21,6 +21,7 @@ from .cli_options import (
     output_dir_option,
     parse_max_credits,
     resume_options,
+    selection_options,
     state_options,
 )
 from .errors import EXIT_BUDGET, InputError
@@ -54,6 +55,7 @@ def validate(manifest: str) -> None:
 @output_dir_option
 @budget_options
 @resume_options
+@selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--jobs", "with_rows", is_flag=True, help="With --json: one row per job.")
 @handle_errors
@@ -66,6 +68,8 @@ def plan(
     max_usd: float | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    only: tuple[str, ...],
+    limit: int | None,
     as_json: bool,
     with_rows: bool,
 ) -> None:
@@ -88,6 +92,8 @@ def plan(
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
         with_rows=with_rows,
+        only=only,
+        limit=limit,
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -108,6 +114,7 @@ def plan(
 )
 @budget_options
 @resume_options
+@selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -120,6 +127,8 @@ def run(
     max_usd: float | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    only: tuple[str, ...],
+    limit: int | None,
     as_json: bool,
 ) -> None:
     """Run every job of a manifest: submit, poll, download, within the budget.
@@ -141,6 +150,8 @@ def run(
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
         sandbox=sandbox,
+        only=only,
+        limit=limit,
         reporter=make_reporter(json_mode=as_json),
     )
     if as_json:

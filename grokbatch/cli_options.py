@@ -100,3 +100,21 @@ def output_dir_option(func: F) -> F:
         type=click.Path(file_okay=False),
         help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
     )(func)
+
+
+def selection_options(func: F) -> F:
+    """--only and --limit, shared by plan and run (and so the dry run)."""
+    func = click.option(
+        "--limit",
+        type=click.IntRange(1),
+        help="Only the first N jobs (in the plan's order) that pass --only.",
+    )(func)
+    func = click.option(
+        "--only",
+        "only",
+        multiple=True,
+        metavar="AXIS=VALUE",
+        help="Only jobs with this grid coordinate (repeatable: values of one axis are "
+        "alternatives, different axes must all match); key=PREFIX selects by job key.",
+    )(func)
+    return func

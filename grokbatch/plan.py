@@ -26,6 +26,7 @@ from .formatting import BASIS_MARK, amount, usd
 from .jobs import Job
 from .manifest import Manifest
 from .resume import Action, actions
+from .select import Scan, Selection
 from .state.base import JobState, StateStore, Usage
 
 LIST_LIMIT = 40  # up to this many jobs are listed one by one; beyond, a summary
@@ -94,6 +95,8 @@ class Plan:
     reserved_usd: float = 0.0
     state_db: str | None = None
     rows: list[dict[str, Any]] | None = None  # one per job, when asked
+    selection: Selection | None = None  # --only / --limit: `jobs` of `selected_from`
+    selected_from: int | None = None
 
     @property
     def total_usd(self) -> float | None:
@@ -137,6 +140,8 @@ class Plan:
             "over_budget": self.over_budget,
             "over_budget_providers": [n for n, t in self.totals.items() if t.over_budget],
         }
+        if self.selection is not None:
+            data["selection"] = self.selection.to_json() | {"of": self.selected_from}
         if self.rows is not None:
             data["rows"] = self.rows
         return data
@@ -184,8 +189,12 @@ def make_plan(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     with_rows: bool = False,
+    selection: Selection | None = None,
 ) -> Plan:
-    """Expand and price every job a run would submit now; ManifestError if any is invalid."""
+    """Expand and price every job a run would submit now; ManifestError if any is invalid.
+
+    `selection`: only the jobs it keeps (InputError if a filter matches none).
+    """
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
     listed: list[tuple[Job, Action, str]] = []
@@ -195,9 +204,10 @@ def make_plan(
     rows: list[dict[str, Any]] | None = [] if with_rows else None
     stored = {r.key: r for r in store.jobs(manifest.name)} if store is not None else {}
     expander = Expander(manifest)
+    scan = Scan(selection) if selection else None
     count = 0
     for job, row, action in actions(
-        expander.jobs(),
+        scan.filter(expander.jobs()) if scan else expander.jobs(),
         stored.get,
         output_dir=output_dir or Path(manifest.output_dir),
         retry_failed=retry_failed,
@@ -222,6 +232,8 @@ def make_plan(
             counts = by_axis.setdefault(axis, {})
             counts[value] = counts.get(value, 0) + 1
     expander.raise_problems()
+    if scan is not None:
+        scan.check()
     for name, limit in limits.items():
         totals.setdefault(name, ProviderTotal(name, providers.get(name).credit_unit, limit=limit))
     usage: dict[str, Usage] = store.usage(manifest.name) if store is not None else {}
@@ -243,6 +255,8 @@ def make_plan(
         reserved_usd=round(sum(u.reserved_usd for u in usage.values()), 6),
         state_db=getattr(store, "path", None),
         rows=rows,
+        selection=selection if scan else None,
+        selected_from=scan.seen if scan else None,
     )
 
 
@@ -263,6 +277,8 @@ def _row(job: Job, action: Action, state: str) -> dict[str, Any]:
 def format_plan(plan: Plan) -> str:
     """The plan as text: jobs (or a summary), totals per provider, the budget verdict."""
     lines = [f"{plan.manifest.name}: {plan.jobs} job{'s' if plan.jobs != 1 else ''}"]
+    if plan.selection is not None:
+        lines[0] += f" of {plan.selected_from} ({plan.selection.describe()})"
     if plan.state_db is not None:
         known = ", ".join(f"{n} {s}" for s, n in sorted(plan.states.items(), key=_by_state))
         lines.append(f"state ({plan.state_db}): {known}")
