@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +27,9 @@ from .cli_options import (
 )
 from .errors import EXIT_BUDGET, InputError
 from .manifest import load
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +84,6 @@ def plan(
     Sends nothing.
     """
     from . import api
-    from .plan import format_plan
 
     result = api.plan(
         manifest,
@@ -95,9 +98,19 @@ def plan(
         only=only,
         limit=limit,
     )
+    show_plan(result, as_json=as_json)
+
+
+def show_plan(result: Plan, *, as_json: bool, dry_run: bool = False) -> None:
+    """Print a plan (the plan command, or run --dry-run); exit 3 if it is over budget."""
+    from .plan import format_plan
+
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = ({"dry_run": True} if dry_run else {}) | result.to_json()
+        click.echo(json.dumps(data, indent=2))
     else:
+        if dry_run:
+            click.echo("dry run: nothing is sent or written; a run now would do this")
         click.echo(format_plan(result))
     if result.over_budget:
         sys.exit(EXIT_BUDGET)
@@ -115,6 +128,13 @@ def plan(
 @budget_options
 @resume_options
 @selection_options
+@click.option(
+    "--dry-run",
+    "-n",
+    is_flag=True,
+    help="List what a run now would submit, attach, fetch or skip, with costs; send nothing, "
+    "write nothing, need no key.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -129,6 +149,7 @@ def run(
     resubmit_ambiguous: bool,
     only: tuple[str, ...],
     limit: int | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Run every job of a manifest: submit, poll, download, within the budget.
@@ -140,6 +161,22 @@ def run(
     from . import api
     from .progress import make_reporter
 
+    if dry_run:
+        plan = api.plan(
+            manifest,
+            db=db,
+            sandbox=sandbox,
+            output_dir=output_dir,
+            max_credits=parse_max_credits(max_credits),
+            max_usd=max_usd,
+            retry_failed=retry_failed,
+            resubmit_ambiguous=resubmit_ambiguous,
+            with_rows=as_json,
+            only=only,
+            limit=limit,
+        )
+        show_plan(plan, as_json=as_json, dry_run=True)
+        return
     summary = api.run(
         manifest,
         db=db,
