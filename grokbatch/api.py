@@ -25,6 +25,7 @@ import httpx
 from . import providers
 from .budget import BudgetPolicy
 from .errors import InputError
+from .halt import FailureLimit
 from .manifest import Manifest
 from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
@@ -65,6 +66,7 @@ def run(
     sandbox: bool | None = None,
     only: Iterable[str] = (),
     limit: int | None = None,
+    max_failures: int | str | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
@@ -88,6 +90,7 @@ def run(
         sandbox=sandbox,
         only=only,
         limit=limit,
+        max_failures=max_failures,
         reporter=reporter,
         environ=environ,
         emulator_options=emulator_options,
@@ -111,6 +114,7 @@ async def run_async(
     sandbox: bool | None = None,
     only: Iterable[str] = (),
     limit: int | None = None,
+    max_failures: int | str | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
@@ -121,7 +125,8 @@ async def run_async(
 
     `db`, `output_dir`, `concurrency`, `max_credits` ({provider: n}), `max_usd`,
     `retry_failed`, `resubmit_ambiguous`, `sandbox`, `only` (`"AXIS=VALUE"` or
-    `"key=PREFIX"` strings) and `limit` are the command's options. `reporter`
+    `"key=PREFIX"` strings), `limit` and `max_failures` (3, or "10%") are the command's
+    options. `reporter`
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
@@ -130,13 +135,16 @@ async def run_async(
     """
     env = os.environ if environ is None else environ
     selection = Selection.parse(only, limit)
+    halt = FailureLimit.parse(max_failures) if max_failures is not None else None
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
     jobs = JobSet(ws.manifest)  # raises ManifestError before anything is sent
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
     chosen: JobSet | SelectedJobs = SelectedJobs(jobs, selection) if selection else jobs
-    settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
+    settings = replace(
+        _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning), max_failures=halt
+    )
     with ExitStack() as stack:
         sandbox_urls = None
         if ws.sandbox:

@@ -73,6 +73,7 @@ class Books:
         self.reporter = reporter
         self.tally = Tally()
         self.submitted = 0  # submits this run sent and saw answered
+        self.failures = 0  # jobs this run recorded as failed (for --max-failures)
 
     # --- reading --------------------------------------------------------------------------
     def add(self, jobs: Iterable[Job]) -> None:
@@ -144,6 +145,7 @@ class Books:
         row = self.store.release(
             self.manifest, job.key, run_id=self.run_id, error=message, error_kind=kind, failed=True
         )
+        self.failures += 1
         self.reporter.event("failed", job, f"{kind}: {message}")
         return self._seen(row)
 
@@ -210,6 +212,7 @@ class Books:
             charged_credits=polled.charged if polled else None,
             charged_usd=polled.usd if polled else None,
         )
+        self.failures += 1
         self.reporter.event("failed", job, f"{kind}: {message}")
         return self._seen(row)
 

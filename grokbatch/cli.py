@@ -26,6 +26,7 @@ from .cli_options import (
     state_options,
 )
 from .errors import EXIT_BUDGET, InputError
+from .halt import FailureLimit
 from .manifest import load
 
 if TYPE_CHECKING:
@@ -129,6 +130,12 @@ def show_plan(result: Plan, *, as_json: bool, dry_run: bool = False) -> None:
 @resume_options
 @selection_options
 @click.option(
+    "--max-failures",
+    metavar="N|P%",
+    help="Stop submitting after N failed jobs of this run, or P% of its jobs; jobs in "
+    "flight finish, and the run exits 1 saying why.",
+)
+@click.option(
     "--dry-run",
     "-n",
     is_flag=True,
@@ -149,6 +156,7 @@ def run(
     resubmit_ambiguous: bool,
     only: tuple[str, ...],
     limit: int | None,
+    max_failures: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -162,6 +170,8 @@ def run(
     from .progress import make_reporter
 
     if dry_run:
+        if max_failures is not None:
+            FailureLimit.parse(max_failures)  # a bad value is exit 2, as in a real run
         plan = api.plan(
             manifest,
             db=db,
@@ -189,6 +199,7 @@ def run(
         sandbox=sandbox,
         only=only,
         limit=limit,
+        max_failures=max_failures,
         reporter=make_reporter(json_mode=as_json),
     )
     if as_json:

@@ -28,6 +28,7 @@ NOTABLE = {
     "unknown_status",
     "auth_failed",
     "expired",
+    "max_failures",
 }
 
 
