@@ -28,6 +28,7 @@ from .cli_options import (
 from .errors import EXIT_BUDGET, InputError
 from .halt import FailureLimit
 from .manifest import load
+from .progress import PROGRESS_EVERY
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -136,6 +137,21 @@ def show_plan(result: Plan, *, as_json: bool, dry_run: bool = False) -> None:
     "flight finish, and the run exits 1 saying why.",
 )
 @click.option(
+    "--events",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    metavar="FILE.jsonl",
+    help="Append one JSON line per event (submitted, done, failed, ...) to FILE as it "
+    "happens; - for stdout (the summary then goes to stderr).",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(0),
+    default=PROGRESS_EVERY,
+    show_default=True,
+    metavar="SECONDS",
+    help="Without a terminal, a progress line (done/total, spent, ETA) this often; 0: none.",
+)
+@click.option(
     "--dry-run",
     "-n",
     is_flag=True,
@@ -157,6 +173,8 @@ def run(
     only: tuple[str, ...],
     limit: int | None,
     max_failures: str | None,
+    events: str | None,
+    progress_every: float,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -167,7 +185,8 @@ def run(
     Exit 0 all done, 1 some failed, 2 a key was refused, 3 budget, 130 interrupted.
     """
     from . import api
-    from .progress import make_reporter
+    from .events import EventLog
+    from .progress import Tee, make_reporter
 
     if dry_run:
         if max_failures is not None:
@@ -187,6 +206,9 @@ def run(
         )
         show_plan(plan, as_json=as_json, dry_run=True)
         return
+    reporter = make_reporter(json_mode=as_json, progress_every=progress_every)
+    if events is not None:
+        reporter = Tee(reporter, EventLog(sys.stdout if events == "-" else events))
     summary = api.run(
         manifest,
         db=db,
@@ -200,12 +222,10 @@ def run(
         only=only,
         limit=limit,
         max_failures=max_failures,
-        reporter=make_reporter(json_mode=as_json),
+        reporter=reporter,
     )
-    if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2))
-    else:
-        click.echo(summary.format())
+    text = json.dumps(summary.to_json(), indent=2) if as_json else summary.format()
+    click.echo(text, err=events == "-")  # stdout carries the event lines then
     sys.exit(summary.exit_code)
 
 

@@ -152,7 +152,8 @@ async def run_batch(
         backoff=backoff,
     )
     halt = _halt_on_failures(books, control, settings.max_failures, total=len(keys))
-    reporter.start(manifest=manifest, total=len(keys))
+    reporter.start(manifest=manifest, total=len(keys), run_id=run_id)
+    summary: RunSummary | None = None
     try:
         async with anyio.create_task_group() as tg:
             control.bind(tg.cancel_scope)
@@ -177,16 +178,16 @@ async def run_batch(
                     slot = await control.admit(job.provider)
                     workers.start_soon(_work, lifecycle, slot, job, action, row, halt)
             tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
+        summary = summarise(
+            books,
+            control,
+            keys=keys,
+            elapsed=time.monotonic() - started,
+            max_failures=str(settings.max_failures) if settings.max_failures else None,
+        )
     finally:
         reporter.tick(books.counts(), books.budget())
-        reporter.finish()
-    summary = summarise(
-        books,
-        control,
-        keys=keys,
-        elapsed=time.monotonic() - started,
-        max_failures=str(settings.max_failures) if settings.max_failures else None,
-    )
+        reporter.finish(summary)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
 
