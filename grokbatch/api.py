@@ -59,6 +59,7 @@ def run(
     db: str | Path | None = None,
     output_dir: str | Path | None = None,
     concurrency: int | None = None,
+    requests_per_minute: Mapping[str, float] | None = None,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
     retry_failed: bool = False,
@@ -83,6 +84,7 @@ def run(
         db=db,
         output_dir=output_dir,
         concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
         max_credits=max_credits,
         max_usd=max_usd,
         retry_failed=retry_failed,
@@ -107,6 +109,7 @@ async def run_async(
     db: str | Path | None = None,
     output_dir: str | Path | None = None,
     concurrency: int | None = None,
+    requests_per_minute: Mapping[str, float] | None = None,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
     retry_failed: bool = False,
@@ -123,7 +126,8 @@ async def run_async(
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
-    `db`, `output_dir`, `concurrency`, `max_credits` ({provider: n}), `max_usd`,
+    `db`, `output_dir`, `concurrency`, `requests_per_minute` and `max_credits` ({provider: n},
+    or {"*": n} for every provider), `max_usd`,
     `retry_failed`, `resubmit_ambiguous`, `sandbox`, `only` (`"AXIS=VALUE"` or
     `"key=PREFIX"` strings), `limit` and `max_failures` (3, or "10%") are the command's
     options. `reporter`
@@ -142,8 +146,14 @@ async def run_async(
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
     chosen: JobSet | SelectedJobs = SelectedJobs(jobs, selection) if selection else jobs
-    settings = replace(
-        _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning), max_failures=halt
+    settings = _settings(
+        ws,
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+        max_failures=halt,
+        tuning=tuning,
     )
     with ExitStack() as stack:
         sandbox_urls = None
@@ -331,9 +341,12 @@ def _policy(
 
 def _settings(
     ws: Workspace,
+    *,
     concurrency: int | None,
+    requests_per_minute: Mapping[str, float] | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    max_failures: FailureLimit | None,
     tuning: Mapping[str, Any] | None,
 ) -> RunSettings:
     limits = ws.manifest.limits
@@ -344,16 +357,28 @@ def _settings(
         provider_concurrency=_with_defaults(
             _per_provider(limits.provider_concurrency, names), names, "default_concurrency"
         ),
-        requests_per_minute=_with_defaults(
-            _per_provider(limits.requests_per_minute, names), names, "default_submits_per_minute"
-        ),
+        requests_per_minute=_requests_per_minute(ws.manifest, requests_per_minute),
         retries=limits.retries,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
+        max_failures=max_failures,
     )
     if ws.sandbox:
         settings = replace(settings, **_SANDBOX_TUNING)
     return replace(settings, **dict(tuning or {}))
+
+
+def _requests_per_minute(
+    manifest: Manifest, override: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The pace per provider: the manifest's limits.requests_per_minute with the option's
+    on top (a bare number replaces it all), else each provider's own default. A provider
+    the manifest does not use is ignored, so one CI-wide setting serves every manifest."""
+    names = manifest.provider_names()
+    values = dict(manifest.limits.requests_per_minute)
+    if override:
+        values = dict(override) if "*" in override else values | dict(override)
+    return _with_defaults(_per_provider(values, names), names, "default_submits_per_minute")
 
 
 def _per_provider(values: Mapping[str, Any], names: list[str]) -> dict[str, Any]:

@@ -16,11 +16,17 @@ import click
 from . import __version__, providers
 from .cli_emulate import emulate
 from .cli_options import (
+    CONCURRENCY_ENV,
+    OUTPUT_DIR_ENV,
+    REQUESTS_PER_MINUTE_ENV,
+    EnvOption,
     budget_options,
+    environment_epilog,
     handle_errors,
     manifest_argument,
     output_dir_option,
     parse_max_credits,
+    parse_requests_per_minute,
     resume_options,
     selection_options,
     state_options,
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=environment_epilog())
 @click.version_option(__version__, prog_name="grokbatch")
 def main() -> None:
     """Generate Grok Imagine videos and images in bulk, within a budget, resumably."""
@@ -124,8 +130,21 @@ def show_plan(result: Plan, *, as_json: bool, dry_run: bool = False) -> None:
 @output_dir_option
 @click.option(
     "--concurrency",
+    cls=EnvOption,
+    envvar=CONCURRENCY_ENV,
     type=click.IntRange(1, 1000),
-    help="Jobs in flight at once (default: limits.concurrency).",
+    help=f"Jobs in flight at once (default: limits.concurrency; also {CONCURRENCY_ENV}).",
+)
+@click.option(
+    "--requests-per-minute",
+    cls=EnvOption,
+    envvar=REQUESTS_PER_MINUTE_ENV,
+    multiple=True,
+    metavar="[PROVIDER=]N",
+    callback=parse_requests_per_minute,
+    help="API requests per minute, for every provider or PROVIDER=N for one (repeatable); "
+    f"overrides limits.requests_per_minute (also {REQUESTS_PER_MINUTE_ENV}, "
+    "space-separated).",
 )
 @budget_options
 @resume_options
@@ -166,6 +185,7 @@ def run(
     sandbox: bool | None,
     output_dir: str | None,
     concurrency: int | None,
+    requests_per_minute: dict[str, float],
     max_credits: tuple[str, ...],
     max_usd: float | None,
     retry_failed: bool,
@@ -214,6 +234,7 @@ def run(
         db=db,
         output_dir=output_dir,
         concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
         max_credits=parse_max_credits(max_credits),
         max_usd=max_usd,
         retry_failed=retry_failed,
@@ -259,8 +280,10 @@ def status(
 )
 @click.option(
     "--output-dir",
+    cls=EnvOption,
+    envvar=OUTPUT_DIR_ENV,
     type=click.Path(file_okay=False),
-    help="Where the outputs are (default: the manifest's output.dir).",
+    help=f"Where the outputs are (default: the manifest's output.dir; also {OUTPUT_DIR_ENV}).",
 )
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the browser.")
 @handle_errors
