@@ -31,7 +31,7 @@ from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
 from .runner import RunSettings, run_batch
-from .select import SelectedJobs, Selection
+from .selection import SelectedJobs, Selection
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
 from .workspace import JobSet, Workspace, open_workspace

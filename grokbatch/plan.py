@@ -26,7 +26,7 @@ from .formatting import BASIS_MARK, amount, usd
 from .jobs import Job
 from .manifest import Manifest
 from .resume import Action, actions
-from .select import Scan, Selection
+from .selection import Scan, Selection
 from .state.base import JobState, StateStore, Usage
 
 LIST_LIMIT = 40  # up to this many jobs are listed one by one; beyond, a summary

@@ -13,7 +13,7 @@ from grokbatch.cli import main
 from grokbatch.errors import InputError
 from grokbatch.manifest import loads
 from grokbatch.plan import make_plan
-from grokbatch.select import Selection
+from grokbatch.selection import Selection
 from grokbatch.state.base import JobState
 
 from .conftest import Batch
