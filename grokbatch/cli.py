@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
@@ -35,9 +35,6 @@ from .errors import EXIT_BUDGET, InputError
 from .halt import FailureLimit
 from .manifest import load
 from .progress import PROGRESS_EVERY
-
-if TYPE_CHECKING:
-    from .plan import Plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=environment_epilog())
@@ -71,48 +68,32 @@ def validate(manifest: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--jobs", "with_rows", is_flag=True, help="With --json: one row per job.")
 @handle_errors
-def plan(
-    manifest: str,
-    db: str | None,
-    sandbox: bool | None,
-    output_dir: str | None,
-    max_credits: tuple[str, ...],
-    max_usd: float | None,
-    retry_failed: bool,
-    resubmit_ambiguous: bool,
-    only: tuple[str, ...],
-    limit: int | None,
-    as_json: bool,
-    with_rows: bool,
-) -> None:
+def plan(manifest: str, max_credits: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """What a run would submit now and what it costs; exit 3 if that passes the budget left.
 
     Reads the state database when there is one: what is done, running or already paid is
     not priced again, and the budget left is the limit minus what was spent and reserved.
     Sends nothing.
     """
+    show_plan(manifest, max_credits=max_credits, as_json=as_json, **options)
+
+
+def show_plan(
+    manifest: str,
+    *,
+    max_credits: tuple[str, ...],
+    as_json: bool,
+    dry_run: bool = False,
+    **options: Any,
+) -> None:
+    """Plan and print (the plan command, or run --dry-run); exit 3 if it is over budget.
+
+    `options`: api.plan's keywords, which the shared options are named after.
+    """
     from . import api
-
-    result = api.plan(
-        manifest,
-        db=db,
-        sandbox=sandbox,
-        output_dir=output_dir,
-        max_credits=parse_max_credits(max_credits),
-        max_usd=max_usd,
-        retry_failed=retry_failed,
-        resubmit_ambiguous=resubmit_ambiguous,
-        with_rows=with_rows,
-        only=only,
-        limit=limit,
-    )
-    show_plan(result, as_json=as_json)
-
-
-def show_plan(result: Plan, *, as_json: bool, dry_run: bool = False) -> None:
-    """Print a plan (the plan command, or run --dry-run); exit 3 if it is over budget."""
     from .plan import format_plan
 
+    result = api.plan(manifest, max_credits=parse_max_credits(max_credits), **options)
     if as_json:
         data = ({"dry_run": True} if dry_run else {}) | result.to_json()
         click.echo(json.dumps(data, indent=2))
@@ -211,12 +192,14 @@ def run(
     if dry_run:
         if max_failures is not None:
             FailureLimit.parse(max_failures)  # a bad value is exit 2, as in a real run
-        plan = api.plan(
+        show_plan(
             manifest,
+            max_credits=max_credits,
+            as_json=as_json,
+            dry_run=True,
             db=db,
             sandbox=sandbox,
             output_dir=output_dir,
-            max_credits=parse_max_credits(max_credits),
             max_usd=max_usd,
             retry_failed=retry_failed,
             resubmit_ambiguous=resubmit_ambiguous,
@@ -224,7 +207,6 @@ def run(
             only=only,
             limit=limit,
         )
-        show_plan(plan, as_json=as_json, dry_run=True)
         return
     reporter = make_reporter(json_mode=as_json, progress_every=progress_every)
     if events is not None:
