@@ -9,8 +9,17 @@ from grokbatch.budget import BudgetStatus, ProviderBudget
 from grokbatch.jobs import Job
 from grokbatch.progress import PlainReporter, Reporter, Tee, eta, make_reporter
 
-JOB = Job(key="k" * 64, index=0, provider="apiframe", model=None, prompt="p", prompt_id="hero",
-          params={}, coords={"prompt": "hero", "style": "noir"}, output="a.mp4")
+JOB = Job(
+    key="k" * 64,
+    index=0,
+    provider="apiframe",
+    model=None,
+    prompt="p",
+    prompt_id="hero",
+    params={},
+    coords={"prompt": "hero", "style": "noir"},
+    output="a.mp4",
+)
 
 
 def test_plain_reporter_writes_one_line_per_event() -> None:
