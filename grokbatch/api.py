@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,11 +26,13 @@ from . import providers
 from .budget import BudgetPolicy
 from .emulator.config import DEFAULT_KEYS
 from .errors import InputError
+from .halt import FailureLimit
 from .manifest import Manifest
 from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
 from .runner import RunSettings, run_batch
+from .selection import SelectedJobs, Selection
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
 from .workspace import JobSet, Workspace, open_workspace
@@ -60,11 +62,15 @@ async def run_async(
     db: str | Path | None = None,
     output_dir: str | Path | None = None,
     concurrency: int | None = None,
+    requests_per_minute: Mapping[str, float] | None = None,
     max_credits: Mapping[str, float] | None = None,
     max_usd: float | None = None,
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     sandbox: bool | None = None,
+    only: Iterable[str] = (),
+    limit: int | None = None,
+    max_failures: int | str | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
@@ -74,8 +80,10 @@ async def run_async(
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
-    `db`, `output_dir`, `concurrency`, `max_credits` ({provider: n}), `max_usd`,
-    `retry_failed`, `resubmit_ambiguous` and `sandbox` are the command's options. `reporter`
+    `db`, `output_dir`, `concurrency`, `requests_per_minute` and `max_credits`
+    ({provider: n}, or {"*": n} for every provider), `max_usd`, `retry_failed`,
+    `resubmit_ambiguous`, `sandbox`, `only` (`"AXIS=VALUE"` or `"key=PREFIX"` strings),
+    `limit` and `max_failures` (3, or "10%") are the command's options. `reporter`
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
@@ -84,6 +92,8 @@ async def run_async(
     `on_warning` receives the manifest's warnings (e.g. an exclude that removes nothing).
     """
     env = os.environ if environ is None else environ
+    selection = Selection.parse(only, limit)
+    halt = FailureLimit.parse(max_failures) if max_failures is not None else None
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
     # Raises ManifestError before anything is sent, output paths checked on the disk.
     jobs = JobSet(ws.manifest, output_dir=ws.output_dir)
@@ -93,7 +103,16 @@ async def run_async(
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
-    settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
+    chosen: JobSet | SelectedJobs = SelectedJobs(jobs, selection) if selection else jobs
+    settings = _settings(
+        ws,
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
+        retry_failed=retry_failed,
+        resubmit_ambiguous=resubmit_ambiguous,
+        max_failures=halt,
+        tuning=tuning,
+    )
     with ExitStack() as stack:
         sandbox_urls = None
         if ws.sandbox:
@@ -134,7 +153,7 @@ async def run_async(
             summary = await run_batch(
                 manifest=ws.name,
                 manifest_path=str(Path(manifest).resolve()),
-                jobs=jobs,
+                jobs=chosen,
                 store=store,
                 clients=clients,
                 files=files_http,
@@ -147,7 +166,6 @@ async def run_async(
         if write_report:
             summary.report = str(_write_report(ws, store))
         return summary
-
 
 
 def _blocking(function: Callable[P, Awaitable[T]]) -> Callable[P, T]:
@@ -168,6 +186,7 @@ The same as `grokbatch run`, blocking; it takes `run_async`'s keywords (see ther
 `run_async` is the same inside an event loop (a notebook).
 """
 
+
 def plan(
     manifest: str | Path,
     *,
@@ -179,6 +198,8 @@ def plan(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     with_rows: bool = False,
+    only: Iterable[str] = (),
+    limit: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """What a run would do now and what it would cost, against what is left of the budget.
@@ -186,8 +207,9 @@ def plan(
     With a state database (beside the manifest, or `db`), jobs already done, running or
     paid are not priced again, and the budget left is the limit minus what was spent and
     reserved. `with_rows`: one row per job (key, coordinates, state, action, estimate).
-    Sends nothing.
+    `only` and `limit` select jobs as for `run`. Sends nothing.
     """
+    selection = Selection.parse(only, limit)
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=environ)
     if max_usd is not None:
         JobSet(ws.manifest).check_max_usd(max_usd)
@@ -202,6 +224,7 @@ def plan(
             retry_failed=retry_failed,
             resubmit_ambiguous=resubmit_ambiguous,
             with_rows=with_rows,
+            selection=selection or None,
         )
     finally:
         if store is not None:
@@ -303,9 +326,12 @@ def _policy(
 
 def _settings(
     ws: Workspace,
+    *,
     concurrency: int | None,
+    requests_per_minute: Mapping[str, float] | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    max_failures: FailureLimit | None,
     tuning: Mapping[str, Any] | None,
 ) -> RunSettings:
     limits = ws.manifest.limits
@@ -316,16 +342,28 @@ def _settings(
         provider_concurrency=_with_defaults(
             _per_provider(limits.provider_concurrency, names), names, "default_concurrency"
         ),
-        requests_per_minute=_with_defaults(
-            _per_provider(limits.requests_per_minute, names), names, "default_submits_per_minute"
-        ),
+        requests_per_minute=_requests_per_minute(ws.manifest, requests_per_minute),
         retries=limits.retries,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
+        max_failures=max_failures,
     )
     if ws.sandbox:
         settings = replace(settings, **_SANDBOX_TUNING)
     return replace(settings, **dict(tuning or {}))
+
+
+def _requests_per_minute(
+    manifest: Manifest, override: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The pace per provider: the manifest's limits.requests_per_minute with the option's
+    on top (a bare number replaces it all), else each provider's own default. A provider
+    the manifest does not use is ignored, so one CI-wide setting serves every manifest."""
+    names = manifest.provider_names()
+    values = dict(manifest.limits.requests_per_minute)
+    if override:
+        values = dict(override) if "*" in override else values | dict(override)
+    return _with_defaults(_per_provider(values, names), names, "default_submits_per_minute")
 
 
 def _per_provider(values: Mapping[str, Any], names: list[str]) -> dict[str, Any]:

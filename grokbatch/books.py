@@ -2,8 +2,9 @@
 
 The lifecycle decides; the books record. Each method is one transition of the store (see
 `state/transitions.py`), whose returned row feeds the live counts, and one event for the
-user. A job's bad end is recorded from the exception that says why (`errors.kind_of`), so
-the stored kind is always the name of a real class in `errors.py`.
+user, which carries the row the transition returned (so an event log shows the ledger's
+figures, not estimates). A job's bad end is recorded from the exception that says why
+(`errors.kind_of`), so the stored kind is always the name of a real class in `errors.py`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Books:
         self.reporter = reporter
         self.tally = Tally()
         self.submitted = 0  # submits this run sent and saw answered
+        self.failures = 0  # jobs this run recorded as failed (for --max-failures)
 
     # --- reading --------------------------------------------------------------------------
     def add(self, jobs: Iterable[Job]) -> None:
@@ -91,9 +93,11 @@ class Books:
     def counts(self) -> dict[str, int]:
         return self.tally.counts()
 
-    def note(self, kind: str, job: Job | None, detail: str = "") -> None:
-        """Tell the user something that changes no state (a retry, a refetch)."""
-        self.reporter.event(kind, job, detail)
+    def note(
+        self, kind: str, job: Job | None, detail: str = "", *, row: JobRow | None = None
+    ) -> None:
+        """Tell the user something that changes no state (a retry, a re-attach)."""
+        self.reporter.event(kind, job, detail, row=row)
 
     def _seen(self, row: JobRow) -> JobRow:
         self.tally.see(row.key, row.state)
@@ -127,7 +131,7 @@ class Books:
             charged=submitted.charged,
         )
         self.submitted += 1
-        self.reporter.event("submitted", job, f"id={submitted.remote_id}")
+        self.reporter.event("submitted", job, f"id={submitted.remote_id}", row=row)
         return self._seen(row)
 
     def release(self, job: Job, error: GrokbatchError) -> JobRow:
@@ -144,7 +148,8 @@ class Books:
         row = self.store.release(
             self.manifest, job.key, run_id=self.run_id, error=message, error_kind=kind, failed=True
         )
-        self.reporter.event("failed", job, f"{kind}: {message}")
+        self.failures += 1
+        self.reporter.event("failed", job, f"{kind}: {message}", row=row)
         return self._seen(row)
 
     def ambiguous(self, job: Job, error: GrokbatchError) -> JobRow:
@@ -157,6 +162,7 @@ class Books:
             "ambiguous",
             job,
             f"{message}: it may have been paid; not resent (see --resubmit-ambiguous)",
+            row=row,
         )
         return self._seen(row)
 
@@ -193,7 +199,7 @@ class Books:
             size=got.size,
             sha256=got.sha256,
         )
-        self.reporter.event("done", job, f"{job.output} ({got.size:,} bytes)")
+        self.reporter.event("done", job, f"{job.output} ({got.size:,} bytes)", row=row)
         return self._seen(row)
 
     def fail(self, job: Job, error: GrokbatchError, *, polled: Polled | None = None) -> JobRow:
@@ -210,12 +216,13 @@ class Books:
             charged_credits=polled.charged if polled else None,
             charged_usd=polled.usd if polled else None,
         )
-        self.reporter.event("failed", job, f"{kind}: {message}")
+        self.failures += 1
+        self.reporter.event("failed", job, f"{kind}: {message}", row=row)
         return self._seen(row)
 
     def reopen(self, job: Job, reason: str) -> JobRow:
         row = self.store.reopen(self.manifest, job.key, run_id=self.run_id, reason=reason)
-        self.reporter.event("refetch", job, f"{reason}; no charge")
+        self.reporter.event("refetch", job, f"{reason}; no charge", row=row)
         return self._seen(row)
 
 

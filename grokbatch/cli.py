@@ -8,57 +8,35 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from . import __version__, providers
-from .errors import EXIT_BUDGET, EXIT_INTERRUPTED, GrokbatchError, InputError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(func: F) -> F:
-    """Turn grokbatch errors into a message on stderr and the documented exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except GrokbatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def parse_max_credits(values: tuple[str, ...]) -> dict[str, float]:
-    """`N` (the only provider) or `PROVIDER=N`, repeatable."""
-    out: dict[str, float] = {}
-    for value in values:
-        name, _, number = value.rpartition("=")
-        try:
-            amount = float(number)
-        except ValueError:
-            raise InputError(
-                f"--max-credits {value!r}: expected a number or PROVIDER=NUMBER"
-            ) from None
-        if amount < 0:
-            raise InputError(f"--max-credits {value!r}: a budget cannot be negative")
-        out[name or "*"] = amount
-    return out
+from .cli_emulate import emulate
+from .cli_options import (
+    CONCURRENCY_ENV,
+    OUTPUT_DIR_ENV,
+    REQUESTS_PER_MINUTE_ENV,
+    EnvOption,
+    budget_options,
+    environment_epilog,
+    handle_errors,
+    manifest_argument,
+    output_dir_option,
+    parse_max_credits,
+    parse_requests_per_minute,
+    resume_options,
+    selection_options,
+    state_options,
+)
+from .errors import EXIT_BUDGET, InputError
+from .halt import FailureLimit
+from .progress import PROGRESS_EVERY
 
 
-manifest_argument = click.argument("manifest", type=click.Path(dir_okay=False))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=environment_epilog())
 @click.version_option(__version__, prog_name="grokbatch")
 def main() -> None:
     """Generate Grok Imagine videos and images in bulk, within a budget, resumably."""
@@ -82,102 +60,49 @@ def validate(manifest: str) -> None:
     click.echo(f"{manifest}: ok, {plan.jobs} jobs ({providers})")
 
 
-def state_options(func: F) -> F:
-    """--db and --sandbox, shared by every command that reads a batch's state."""
-    func = click.option(
-        "--sandbox/--no-sandbox",
-        default=None,
-        help="Use the built-in emulator's separate state and outputs (also GROKBATCH_SANDBOX=1).",
-    )(func)
-    func = click.option(
-        "--db",
-        type=click.Path(),
-        help="State database (default: .grokbatch/state.db beside the manifest; "
-        ".grokbatch/sandbox.db with --sandbox).",
-    )(func)
-    return func
-
-
-def budget_options(func: F) -> F:
-    """--max-credits and --max-usd, shared by plan and run."""
-    func = click.option("--max-usd", type=float, help="Budget in USD over every provider.")(func)
-    func = click.option(
-        "--max-credits",
-        "max_credits",
-        multiple=True,
-        metavar="[PROVIDER=]N",
-        help="Budget in credits over every run of this manifest; PROVIDER=N per provider "
-        "(repeatable). Overrides the manifest's limits.max_credits.",
-    )(func)
-    return func
-
-
-def resume_options(func: F) -> F:
-    """--retry-failed and --resubmit-ambiguous, shared by plan and run."""
-    func = click.option(
-        "--resubmit-ambiguous",
-        is_flag=True,
-        help="Send again jobs whose submit answer was lost (they may be paid twice).",
-    )(func)
-    func = click.option(
-        "--retry-failed", is_flag=True, help="Submit failed jobs again (paid again)."
-    )(func)
-    return func
-
-
-def output_dir_option(func: F) -> F:
-    return click.option(
-        "--output-dir",
-        type=click.Path(file_okay=False),
-        help="Where outputs go (default: the manifest's output.dir, beside the manifest).",
-    )(func)
-
-
 @main.command()
 @manifest_argument
 @state_options
 @output_dir_option
 @budget_options
 @resume_options
+@selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--jobs", "with_rows", is_flag=True, help="With --json: one row per job.")
 @handle_errors
-def plan(
-    manifest: str,
-    db: str | None,
-    sandbox: bool | None,
-    output_dir: str | None,
-    max_credits: tuple[str, ...],
-    max_usd: float | None,
-    retry_failed: bool,
-    resubmit_ambiguous: bool,
-    as_json: bool,
-    with_rows: bool,
-) -> None:
+def plan(manifest: str, max_credits: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """What a run would submit now and what it costs; exit 3 if that passes the budget left.
 
     Reads the state database when there is one: what is done, running or already paid is
     not priced again, and the budget left is the limit minus what was spent and reserved.
     Sends nothing.
     """
+    show_plan(manifest, max_credits=max_credits, as_json=as_json, **options)
+
+
+def show_plan(
+    manifest: str,
+    *,
+    max_credits: tuple[str, ...],
+    as_json: bool,
+    dry_run: bool = False,
+    **options: Any,
+) -> None:
+    """Plan and print (the plan command, or run --dry-run); exit 3 if it is over budget.
+
+    `options`: api.plan's keywords, which the shared options are named after.
+    """
     from . import api
     from .plan import format_plan
 
-    result = api.plan(
-        manifest,
-        db=db,
-        sandbox=sandbox,
-        output_dir=output_dir,
-        max_credits=parse_max_credits(max_credits),
-        max_usd=max_usd,
-        retry_failed=retry_failed,
-        resubmit_ambiguous=resubmit_ambiguous,
-        with_rows=with_rows,
-    )
+    result = api.plan(manifest, max_credits=parse_max_credits(max_credits), **options)
     _warn(result.warnings)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = ({"dry_run": True} if dry_run else {}) | result.to_json()
+        click.echo(json.dumps(data, indent=2))
     else:
+        if dry_run:
+            click.echo("dry run: nothing is sent or written; a run now would do this")
         click.echo(format_plan(result))
     if result.over_budget:
         sys.exit(EXIT_BUDGET)
@@ -189,11 +114,53 @@ def plan(
 @output_dir_option
 @click.option(
     "--concurrency",
+    cls=EnvOption,
+    envvar=CONCURRENCY_ENV,
     type=click.IntRange(1, 1000),
-    help="Jobs in flight at once (default: limits.concurrency).",
+    help=f"Jobs in flight at once (default: limits.concurrency; also {CONCURRENCY_ENV}).",
+)
+@click.option(
+    "--requests-per-minute",
+    cls=EnvOption,
+    envvar=REQUESTS_PER_MINUTE_ENV,
+    multiple=True,
+    metavar="[PROVIDER=]N",
+    callback=parse_requests_per_minute,
+    help="API requests per minute, for every provider or PROVIDER=N for one (repeatable); "
+    f"overrides limits.requests_per_minute (also {REQUESTS_PER_MINUTE_ENV}, "
+    "space-separated).",
 )
 @budget_options
 @resume_options
+@selection_options
+@click.option(
+    "--max-failures",
+    metavar="N|P%",
+    help="Stop submitting after N failed jobs of this run, or P% of its jobs; jobs in "
+    "flight finish, and the run exits 1 saying why.",
+)
+@click.option(
+    "--events",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    metavar="FILE.jsonl",
+    help="Append one JSON line per event (submitted, done, failed, ...) to FILE as it "
+    "happens; - for stdout (the summary then goes to stderr).",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(0),
+    default=PROGRESS_EVERY,
+    show_default=True,
+    metavar="SECONDS",
+    help="Without a terminal, a progress line (done/total, spent, ETA) this often; 0: none.",
+)
+@click.option(
+    "--dry-run",
+    "-n",
+    is_flag=True,
+    help="List what a run now would submit, attach, fetch or skip, with costs; send nothing, "
+    "write nothing, need no key.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -202,10 +169,17 @@ def run(
     sandbox: bool | None,
     output_dir: str | None,
     concurrency: int | None,
+    requests_per_minute: dict[str, float],
     max_credits: tuple[str, ...],
     max_usd: float | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    only: tuple[str, ...],
+    limit: int | None,
+    max_failures: str | None,
+    events: str | None,
+    progress_every: float,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Run every job of a manifest: submit, poll, download, within the budget.
@@ -215,25 +189,50 @@ def run(
     Exit 0 all done, 1 some failed, 2 a key was refused, 3 budget, 130 interrupted.
     """
     from . import api
-    from .progress import make_reporter
+    from .events import EventLog
+    from .progress import Tee, make_reporter
 
+    if dry_run:
+        if max_failures is not None:
+            FailureLimit.parse(max_failures)  # a bad value is exit 2, as in a real run
+        show_plan(
+            manifest,
+            max_credits=max_credits,
+            as_json=as_json,
+            dry_run=True,
+            db=db,
+            sandbox=sandbox,
+            output_dir=output_dir,
+            max_usd=max_usd,
+            retry_failed=retry_failed,
+            resubmit_ambiguous=resubmit_ambiguous,
+            with_rows=as_json,
+            only=only,
+            limit=limit,
+        )
+        return
+    reporter = make_reporter(json_mode=as_json, progress_every=progress_every)
+    if events is not None:
+        reporter = Tee(reporter, EventLog(sys.stdout if events == "-" else events))
     summary = api.run(
         manifest,
         db=db,
         output_dir=output_dir,
         concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
         max_credits=parse_max_credits(max_credits),
         max_usd=max_usd,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
         sandbox=sandbox,
-        reporter=make_reporter(json_mode=as_json),
+        only=only,
+        limit=limit,
+        max_failures=max_failures,
+        reporter=reporter,
         on_warning=lambda text: click.echo(f"warning: {text}", err=True),
     )
-    if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2))
-    else:
-        click.echo(summary.format())
+    text = json.dumps(summary.to_json(), indent=2) if as_json else summary.format()
+    click.echo(text, err=events == "-")  # stdout carries the event lines then
     sys.exit(summary.exit_code)
 
 
@@ -267,8 +266,10 @@ def status(
 )
 @click.option(
     "--output-dir",
+    cls=EnvOption,
+    envvar=OUTPUT_DIR_ENV,
     type=click.Path(file_okay=False),
-    help="Where the outputs are (default: the manifest's output.dir).",
+    help=f"Where the outputs are (default: the manifest's output.dir; also {OUTPUT_DIR_ENV}).",
 )
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the browser.")
 @handle_errors
@@ -318,142 +319,7 @@ def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: s
     click.echo(f"wrote {n} rows to {out}", err=True)
 
 
-@main.command()
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8765,
-    show_default=True,
-    help="Port on 127.0.0.1 (0: any free port).",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds a job takes from submit to done.",
-)
-@click.option(
-    "--failure-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of jobs that fail (refunded where the provider refunds).",
-)
-@click.option(
-    "--moderation-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of jobs refused by moderation.",
-)
-@click.option(
-    "--rate-limit-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of requests answered 429 (with Retry-After where sent).",
-)
-@click.option(
-    "--server-error-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of requests answered 5xx (a submit's may still have created the job, "
-    "except APIFrame's 503).",
-)
-@click.option(
-    "--lost-response-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of submits accepted and charged whose answer is lost.",
-)
-@click.option(
-    "--credits",
-    type=click.FloatRange(0),
-    default=None,
-    help="Starting balance of every provider, in its own credits (USD for xai); "
-    "default: about 100,000 USD worth each.",
-)
-@click.option(
-    "--url-ttl",
-    type=click.FloatRange(0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds before an output URL expires.",
-)
-@click.option("--seed", type=int, help="Make every random fault reproducible.")
-@click.option(
-    "--latency-jitter",
-    type=click.FloatRange(0),
-    default=0.0,
-    help="Draw each job's latency uniformly within --latency ± this many seconds.",
-)
-@click.option(
-    "--key",
-    envvar="GROKBATCH_EMULATOR_KEY",
-    help="The one API key every provider accepts (default: a documented key per provider).",
-)
-@click.option(
-    "--xai-empty-202-rate",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Fraction of xAI's 202 'still in progress' polls that have an empty body.",
-)
-@click.option(
-    "--log-delay",
-    type=click.FloatRange(0),
-    default=0.0,
-    help="Seconds after a generation completes before AI/ML API's /v2/logs shows it.",
-)
-@click.option(
-    "--state-file",
-    type=click.Path(dir_okay=False),
-    help="Keep jobs, balances and keys in this SQLite file across restarts.",
-)
-@handle_errors
-def emulate(
-    port: int,
-    latency: float,
-    failure_rate: float,
-    moderation_rate: float,
-    rate_limit_rate: float,
-    server_error_rate: float,
-    lost_response_rate: float,
-    credits: float | None,
-    url_ttl: float,
-    seed: int | None,
-    latency_jitter: float,
-    key: str | None,
-    xai_empty_202_rate: float,
-    log_delay: float,
-    state_file: str | None,
-) -> None:
-    """Serve every provider's API on loopback, for free, with faults you can dial.
-
-    Each provider lives under its own prefix: http://127.0.0.1:PORT/aimlapi is the AI/ML
-    API's base URL. Point grokbatch at it with GROKBATCH_<NAME>_BASE_URL.
-    """
-    from .emulator import EmulatorConfig, serve
-
-    if key is not None and not key.strip():
-        raise InputError("--key: the key must not be empty")
-    serve(
-        EmulatorConfig(
-            latency=latency,
-            latency_jitter=latency_jitter,
-            failure_rate=failure_rate,
-            moderation_rate=moderation_rate,
-            rate_limit_rate=rate_limit_rate,
-            server_error_rate=server_error_rate,
-            lost_response_rate=lost_response_rate,
-            credits=credits,
-            url_ttl=url_ttl,
-            seed=seed,
-            api_key=key,
-            xai_empty_202_rate=xai_empty_202_rate,
-            log_delay=log_delay,
-            state_file=state_file,
-        ),
-        port=port,
-    )
+main.add_command(emulate)
 
 
 @main.command()

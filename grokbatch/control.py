@@ -8,8 +8,8 @@ request turn before each request and whether it may still submit; signal handler
 Stopping has two strengths. `stop()` once: no new submissions and no new polls; a submit
 already on the wire is awaited so that its answer is recorded. `stop()` twice: the run's
 cancel scope is cancelled at once; every state change is its own transaction, so the state
-stays consistent. A budget stop, an empty account or a refused key close submissions
-(everywhere, or at one provider) but let what is in flight finish.
+stays consistent. A budget stop, an empty account, a refused key or too many failed jobs
+close submissions (everywhere, or at one provider) but let what is in flight finish.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Stop(enum.Enum):
     BUDGET = "budget"  # the next job would pass the budget
     CREDITS = "credits"  # a provider's account is empty
     AUTH = "auth"  # a provider refused the key (that provider only)
+    FAILURES = "failures"  # --max-failures: too many jobs of this run failed
 
 
 class RateLimiter:

@@ -107,7 +107,7 @@ class Lifecycle:
             if action is Action.REFETCH:
                 self.books.reopen(job, "output file missing or changed")
             if running:
-                self.books.note("attach", job, f"id={remote_id}")
+                self.books.note("attached", job, f"id={remote_id}", row=row)
             polled = await self.poller.until_finished(job, remote_id, at_once=not running)
         if polled is None:
             return

@@ -27,6 +27,7 @@ from .formatting import BASIS_MARK, amount, usd
 from .jobs import Job
 from .manifest import Manifest
 from .resume import Action, actions
+from .selection import Scan, Selection
 from .state.base import JobState, StateStore, Usage
 
 LIST_LIMIT = 40  # up to this many jobs are listed one by one; beyond, a summary
@@ -96,6 +97,8 @@ class Plan:
     state_db: str | None = None
     rows: list[dict[str, Any]] | None = None  # one per job, when asked
     warnings: list[Problem] = field(default_factory=list)  # e.g. an exclude that removes nothing
+    selection: Selection | None = None  # --only / --limit: `jobs` of `selected_from`
+    selected_from: int | None = None
 
     @property
     def total_usd(self) -> float | None:
@@ -139,6 +142,8 @@ class Plan:
             "over_budget": self.over_budget,
             "over_budget_providers": [n for n, t in self.totals.items() if t.over_budget],
         }
+        if self.selection is not None:
+            data["selection"] = self.selection.to_json() | {"of": self.selected_from}
         if self.rows is not None:
             data["rows"] = self.rows
         return data
@@ -195,11 +200,14 @@ def make_plan(
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
     with_rows: bool = False,
+    selection: Selection | None = None,
 ) -> Plan:
     """Expand and price every job a run would submit now; ManifestError if any is invalid.
 
     With `output_dir`, every output path is also checked against that directory (and the
     files found there tell which done jobs still have their output).
+
+    `selection`: only the jobs it keeps (InputError if a filter matches none).
     """
     limits = credit_limits(manifest, max_credits)
     totals: dict[str, ProviderTotal] = {}
@@ -210,9 +218,10 @@ def make_plan(
     rows: list[dict[str, Any]] | None = [] if with_rows else None
     stored = {r.key: r for r in store.jobs(manifest.name)} if store is not None else {}
     expander = Expander(manifest, output_dir=output_dir)
+    scan = Scan(selection) if selection else None
     count = 0
     for job, row, action in actions(
-        expander.jobs(),
+        scan.filter(expander.jobs()) if scan else expander.jobs(),
         stored.get,
         output_dir=output_dir or Path(manifest.output_dir),
         retry_failed=retry_failed,
@@ -237,6 +246,8 @@ def make_plan(
             counts = by_axis.setdefault(axis, {})
             counts[value] = counts.get(value, 0) + 1
     expander.raise_problems()
+    if scan is not None:
+        scan.check()
     for name, limit in limits.items():
         totals.setdefault(name, ProviderTotal(name, providers.get(name).credit_unit, limit=limit))
     usage: dict[str, Usage] = store.usage(manifest.name) if store is not None else {}
@@ -259,6 +270,8 @@ def make_plan(
         state_db=getattr(store, "path", None),
         rows=rows,
         warnings=expander.warnings,
+        selection=selection if scan else None,
+        selected_from=scan.seen if scan else None,
     )
 
 
@@ -279,6 +292,8 @@ def _row(job: Job, action: Action, state: str) -> dict[str, Any]:
 def format_plan(plan: Plan) -> str:
     """The plan as text: jobs (or a summary), totals per provider, the budget verdict."""
     lines = [f"{plan.manifest.name}: {plan.jobs} job{'s' if plan.jobs != 1 else ''}"]
+    if plan.selection is not None:
+        lines[0] += f" of {plan.selected_from} ({plan.selection.describe()})"
     if plan.state_db is not None:
         known = ", ".join(f"{n} {s}" for s, n in sorted(plan.states.items(), key=_by_state))
         lines.append(f"state ({plan.state_db}): {known}")

@@ -79,9 +79,7 @@ def render_report(
     units: Mapping[str, str] = {},
     generated_at: str | None = None,
 ) -> str:
-    """The report page for rows, with media paths relative to report_path's directory.
-
-    """
+    """The report page for rows, with media paths relative to report_path's directory."""
     views = Viewer(output_dir=output_dir).views(rows)
     jobs = [v.row for v in views]
     generated = generated_at or _now()

@@ -26,7 +26,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,9 @@ import httpx
 
 from .books import Books
 from .budget import BudgetPolicy
-from .control import Control, JobSlot
+from .control import Control, JobSlot, Stop
 from .errors import AmbiguousSubmitError
+from .halt import FailureLimit
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
 from .polling import Poller, PollSettings
@@ -68,6 +69,7 @@ class RunSettings:
     handle_signals: bool = True
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    max_failures: FailureLimit | None = None  # stop submitting after this many failed jobs
 
     def options(self) -> dict[str, Any]:
         """What the runs table records of these settings."""
@@ -79,6 +81,7 @@ class RunSettings:
             "retries": self.retries,
             "retry_failed": self.retry_failed,
             "resubmit_ambiguous": self.resubmit_ambiguous,
+            "max_failures": str(self.max_failures) if self.max_failures else None,
         }
 
 
@@ -148,7 +151,9 @@ async def run_batch(
         ),
         backoff=backoff,
     )
-    reporter.start(manifest=manifest, total=len(keys))
+    halt = _halt_on_failures(books, control, settings.max_failures, total=len(keys))
+    reporter.start(manifest=manifest, total=len(keys), run_id=run_id)
+    summary: RunSummary | None = None
     try:
         async with anyio.create_task_group() as tg:
             control.bind(tg.cancel_scope)
@@ -171,12 +176,18 @@ async def run_batch(
                     if action.skips or (action.submits and not control.may_submit(job.provider)):
                         continue
                     slot = await control.admit(job.provider)
-                    workers.start_soon(_work, lifecycle, slot, job, action, row)
+                    workers.start_soon(_work, lifecycle, slot, job, action, row, halt)
             tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
+        summary = summarise(
+            books,
+            control,
+            keys=keys,
+            elapsed=time.monotonic() - started,
+            max_failures=str(settings.max_failures) if settings.max_failures else None,
+        )
     finally:
         reporter.tick(books.counts(), books.budget())
-        reporter.finish()
-    summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
+        reporter.finish(summary)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
 
@@ -191,10 +202,35 @@ def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
 
 
 async def _work(
-    lifecycle: Lifecycle, slot: JobSlot, job: Job, action: Action, row: JobRow | None
+    lifecycle: Lifecycle,
+    slot: JobSlot,
+    job: Job,
+    action: Action,
+    row: JobRow | None,
+    after: Callable[[], None],
 ) -> None:
     async with slot:
         await lifecycle.run(job, action, row)
+        after()  # still holding the slot: no job starts before a stop this calls for
+
+
+def _halt_on_failures(
+    books: Books, control: Control, limit: FailureLimit | None, *, total: int
+) -> Callable[[], None]:
+    """What each job does when it ends: with --max-failures, the failure that reaches the
+    limit closes submissions (what is in flight finishes)."""
+    at = limit.of(total) if limit is not None else None
+
+    def check() -> None:
+        if at is not None and books.failures >= at and control.close(Stop.FAILURES):
+            books.note(
+                "max_failures",
+                None,
+                f"{books.failures} jobs failed in this run (--max-failures {limit}): "
+                "no new submissions; finishing what is in flight",
+            )
+
+    return check
 
 
 async def _tick(books: Books, reporter: Reporter) -> None:

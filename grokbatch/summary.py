@@ -38,6 +38,9 @@ class RunSummary:
     elapsed: float
     submitted: int = 0  # submits sent by this run
     refused_keys: dict[str, str] = field(default_factory=dict)  # provider → its key variable
+    failures_stopped: bool = False  # --max-failures stopped the submissions
+    max_failures: str | None = None  # as given: "3" or "10%"
+    failed_this_run: int = 0
     report: str | None = None  # the HTML report written after the run, if any
 
     @property
@@ -52,7 +55,7 @@ class RunSummary:
             return EXIT_BUDGET
         if self.refused_keys:
             return EXIT_INVALID
-        if self.failed or self.ambiguous or self.unfinished:
+        if self.failed or self.ambiguous or self.unfinished or self.failures_stopped:
             return EXIT_JOBS_FAILED
         return EXIT_OK
 
@@ -71,6 +74,12 @@ class RunSummary:
             lines.append("stopped at the budget: raise --max-credits to go on (exit 3)")
         if self.credits_exhausted:
             lines.append("the provider is out of credits: top up and run again (exit 3)")
+        if self.failures_stopped:
+            lines.append(
+                f"stopped submitting after {self.failed_this_run} failed jobs "
+                f"(--max-failures {self.max_failures}): see why with grokbatch status, "
+                "fix it and run again (exit 1)"
+            )
         for provider, variable in self.refused_keys.items():
             lines.append(f"{provider} refused the key in {variable}: set a valid one (exit 2)")
         if self.ambiguous:
@@ -104,6 +113,9 @@ class RunSummary:
             "credits_exhausted": self.credits_exhausted,
             "refused_keys": self.refused_keys,
             "interrupted": self.interrupted,
+            "failures_stopped": self.failures_stopped,
+            "max_failures": self.max_failures,
+            "failed_this_run": self.failed_this_run,
             "ambiguous": self.ambiguous,
             "failed": self.failed,
             "elapsed_seconds": round(self.elapsed, 3),
@@ -118,7 +130,14 @@ class RunSummary:
         return names.get(self.exit_code, "failed")
 
 
-def summarise(books: Books, control: Control, *, keys: set[str], elapsed: float) -> RunSummary:
+def summarise(
+    books: Books,
+    control: Control,
+    *,
+    keys: set[str],
+    elapsed: float,
+    max_failures: str | None = None,
+) -> RunSummary:
     """The summary of a run, from what the store holds of this manifest's current jobs."""
     counts: Counter[str] = Counter()
     attention: dict[JobState, list[dict[str, Any]]] = {JobState.AMBIGUOUS: [], JobState.FAILED: []}
@@ -151,4 +170,7 @@ def summarise(books: Books, control: Control, *, keys: set[str], elapsed: float)
         elapsed=elapsed,
         submitted=books.submitted,
         refused_keys={name: providers.get(name).key_env for name in control.refused},
+        failures_stopped=control.stopped(Stop.FAILURES),
+        max_failures=max_failures,
+        failed_this_run=books.failures,
     )

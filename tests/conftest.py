@@ -13,7 +13,7 @@ import pytest
 from grokbatch import api, providers
 from grokbatch.emulator import Emulator, EmulatorConfig
 from grokbatch.manifest import load
-from grokbatch.progress import Reporter
+from grokbatch.progress import Reporter, Tee
 from grokbatch.state import open_store
 from grokbatch.state.base import JobRow
 from grokbatch.summary import RunSummary
@@ -90,7 +90,7 @@ class Recorder(Reporter):
     def __init__(self) -> None:
         self.events: list[tuple[str, str | None, str]] = []
 
-    def event(self, kind: str, job: Any, detail: str = "") -> None:
+    def event(self, kind: str, job: Any, detail: str = "", *, row: Any = None) -> None:
         self.events.append((kind, job.key if job else None, detail))
 
     def kinds(self) -> list[str]:
@@ -109,7 +109,10 @@ class Batch:
         self.out = root / "out"
         self.reporter = Recorder()
 
-    def run(self, env: dict[str, str] | None = None, **kwargs: Any) -> RunSummary:
+    def run(
+        self, env: dict[str, str] | None = None, *, also: Reporter | None = None, **kwargs: Any
+    ) -> RunSummary:
+        """Run the manifest; `also`: a reporter that sees the events besides the Recorder."""
         self.reporter = Recorder()
         tuning = FAST | kwargs.pop("tuning", {})
         summary: RunSummary = api.run(
@@ -117,7 +120,7 @@ class Batch:
             db=self.db,
             output_dir=self.out,
             environ=env if env is not None else environ_for(self.emu),
-            reporter=self.reporter,
+            reporter=self.reporter if also is None else Tee(self.reporter, also),
             sandbox=False,
             tuning=tuning,
             **kwargs,

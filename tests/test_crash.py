@@ -47,7 +47,7 @@ matrix:
   n: {numbers}
 defaults: {{duration: 6}}
 output: {{path: "{{{{ provider }}}}/{{{{ style }}}}-{{{{ n }}}}.mp4"}}
-limits: {{concurrency: 50}}
+limits: {{concurrency: 50, requests_per_minute: 60000}}
 """
 
 

@@ -132,7 +132,7 @@ def test_a_rerun_re_attaches_to_jobs_still_running(batch: Callable[[str], Batch]
     b.emu.configure(latency=0.0)
     second = b.run()
     assert second.exit_code == 0 and second.submitted == 0
-    assert "attach" in b.reporter.kinds()
+    assert "attached" in b.reporter.kinds()
     assert b.stats("xai")["submissions"] == 2
 
 
