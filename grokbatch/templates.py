@@ -17,7 +17,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from .bounds import LimitError, rendering
-from .sandbox import ADDRESS, BoundedEnvironment
+from .jinja_env import ADDRESS, BoundedEnvironment
 
 ENV = BoundedEnvironment()
 MAX_OUTPUT = 100_000  # characters of one rendered prompt, path or URL
