@@ -189,7 +189,7 @@ class Expander:
                 params[name] = value
             if name != "provider" and name != "extra":
                 context[name] = value
-        ref = _provider_ref(raw["provider"]) if "provider" in raw else m.provider
+        ref = ProviderRef.parse(raw["provider"]) if "provider" in raw else m.provider
         if ref is None:  # only a standalone include can lack one; load() checked the rest
             j = next(iter(combo.extra_from.values()), 0)
             self.at.add(
@@ -380,19 +380,11 @@ class Expander:
 
 def _coord(name: str, value: Any) -> Any:
     if name == "provider":
-        ref = _provider_ref(value)
+        ref = ProviderRef.parse(value)
         return ref.coord if ref else value
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return value
-
-
-def _provider_ref(value: Any) -> ProviderRef | None:
-    if isinstance(value, str):
-        return ProviderRef(value)
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        return ProviderRef(value["name"], value.get("base_url"), value.get("model"))
-    return None
 
 
 def expand(manifest: Manifest) -> list[Job]:

@@ -37,6 +37,15 @@ class ProviderRef:
         """How the provider appears in grid coordinates."""
         return f"{self.name}/{self.model}" if self.model else self.name
 
+    @classmethod
+    def parse(cls, value: Any) -> ProviderRef | None:
+        """A provider as written: a name, or `{name, base_url, model}`; None if neither."""
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            return cls(value["name"], value.get("base_url"), value.get("model"))
+        return None
+
 
 @dataclass(frozen=True)
 class Axis:
@@ -177,9 +186,10 @@ _FATAL = {"prompts.file"}
 
 
 def _provider_ref(value: Any) -> ProviderRef:
-    if isinstance(value, str):
-        return ProviderRef(value)
-    return ProviderRef(value["name"], value.get("base_url"), value.get("model"))
+    """A provider the schema has already checked."""
+    ref = ProviderRef.parse(value)
+    assert ref is not None, value
+    return ref
 
 
 def _is_provider(value: Any) -> bool:
