@@ -128,20 +128,7 @@ async def run_async(
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
     settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
     with ExitStack() as stack:
-        sandbox_urls = None
-        if ws.sandbox:
-            from .emulator import Emulator, EmulatorConfig
-
-            # The emulator's jobs and balances live beside the sandbox's state database, so
-            # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
-            emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
-            options = {
-                "latency": 2.0,
-                "state_file": str(emulator_state),
-                **(emulator_options or {}),
-            }
-            emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
-            sandbox_urls = {n: emu.base_url(n) for n in providers.NAMES}
+        sandbox_urls = start_sandbox(ws, stack, emulator_options)
         connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
         store = stack.enter_context(ws.open_store())
         timeout = httpx.Timeout(settings.request_timeout, connect=10.0)
@@ -154,16 +141,7 @@ async def run_async(
             files_http = await astack.enter_async_context(
                 httpx.AsyncClient(timeout=timeout, limits=pool, follow_redirects=True)
             )
-            clients = {
-                name: ProviderClient(
-                    providers.get(name),
-                    http=api_http,
-                    base_url=conn.base_url,
-                    api_key=conn.api_key,
-                    timeout=timeout,
-                )
-                for name, conn in connections.items()
-            }
+            clients = provider_clients(connections, http=api_http, timeout=timeout)
             summary = await run_batch(
                 manifest=ws.name,
                 manifest_path=str(Path(manifest).resolve()),
@@ -302,6 +280,42 @@ def resolve_connections(
                 resolve_api_key(adapter, environ),
             )
     return out
+
+
+def start_sandbox(
+    ws: Workspace, stack: ExitStack, emulator_options: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
+    """In the sandbox, start the emulator (closed with `stack`); its base URL per provider."""
+    if not ws.sandbox:
+        return None
+    from .emulator import Emulator, EmulatorConfig
+
+    # The emulator's jobs and balances live beside the sandbox's state database, so
+    # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
+    emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
+    options = {
+        "latency": 2.0,
+        "state_file": str(emulator_state),
+        **(emulator_options or {}),
+    }
+    emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
+    return {n: emu.base_url(n) for n in providers.NAMES}
+
+
+def provider_clients(
+    connections: Mapping[str, Connection], *, http: httpx.AsyncClient, timeout: httpx.Timeout
+) -> dict[str, ProviderClient]:
+    """A client per provider, over one shared httpx client that never follows redirects."""
+    return {
+        name: ProviderClient(
+            providers.get(name),
+            http=http,
+            base_url=conn.base_url,
+            api_key=conn.api_key,
+            timeout=timeout,
+        )
+        for name, conn in connections.items()
+    }
 
 
 def _policy(
