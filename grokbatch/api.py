@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -213,7 +213,14 @@ def status(
     jobs = JobSet(ws.manifest)
     with _require_store(ws) as store:
         show = None if show_all else SHOW_LIMIT
-        return job_status(store, ws.name, (j.key for j in jobs), show=show, units=ws.units())
+        return job_status(
+            store,
+            ws.name,
+            (j.key for j in jobs),
+            show=show,
+            units=ws.units(),
+            manifest_path=str(manifest),
+        )
 
 
 def report(
@@ -262,12 +269,17 @@ class Connection:
 
 
 def resolve_connections(
-    manifest: Manifest, *, sandbox_urls: Mapping[str, str] | None, environ: Mapping[str, str]
+    manifest: Manifest,
+    *,
+    sandbox_urls: Mapping[str, str] | None,
+    environ: Mapping[str, str],
+    only: Collection[str] | None = None,
 ) -> dict[str, Connection]:
-    """Base URL and key for every provider the manifest uses; MissingKeyError if one lacks."""
+    """Base URL and key for every provider the manifest uses (or those of them in `only`);
+    MissingKeyError if one lacks."""
     out: dict[str, Connection] = {}
     for ref in manifest.provider_refs():
-        if ref.name in out:
+        if ref.name in out or (only is not None and ref.name not in only):
             continue
         adapter = providers.get(ref.name)
         if sandbox_urls is not None:

@@ -492,5 +492,12 @@ def init(provider: str, directory: str) -> None:
     click.echo(f"      grokbatch run {manifest} --sandbox   (free, against the built-in emulator)")
 
 
+# Commands that settle jobs outside a run live in their own module (it imports this one).
+from .cli_settle import COMMANDS  # noqa: E402
+
+for _command in COMMANDS:
+    main.add_command(_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

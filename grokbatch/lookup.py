@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from . import providers
 from .books import Books
 from .control import Control, JobSlot
 from .errors import AmbiguousSubmitError, GrokbatchError, StateConflictError, TransientError
@@ -36,6 +37,7 @@ from .reconcile import (
     Lost,
     Method,
     NotCreated,
+    Remedy,
     Seen,
     Settings,
     Verdict,
@@ -47,7 +49,7 @@ from .reconcile import (
     remedy,
 )
 from .resume import Action
-from .state.base import Doubt, JobRow, JobState
+from .state.base import Doubt, JobRow, JobState, StateStore
 
 CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
 PAGE = 100
@@ -211,16 +213,21 @@ class Reconciler:
         self.given_up: set[str] = set()
         self.failures = 0
         self.told: dict[str, str] = {}
+        self.results: dict[str, tuple[Verdict, Remedy | None]] = {}  # key → the last verdict
 
-    def lookable(self, name: str) -> bool:
-        return method_of(self.clients[name].provider) in (Method.REQUEST_ID, Method.TIME)
-
-    async def begin(self, keys: Collection[str], *, dead: Callable[[Doubt], bool]) -> None:
-        """Before anything is sent: mark the submits of dead runs ambiguous, look up every
-        ambiguous job of the manifest, and record what is settled."""
-        for name in self.clients:
-            if not self.lookable(name):
-                continue
+    async def begin(
+        self,
+        keys: Collection[str],
+        *,
+        dead: Callable[[Doubt], bool],
+        names: Collection[str] | None = None,
+    ) -> None:
+        """Before anything is sent: mark the submits of dead runs ambiguous (at `names`,
+        default every provider with a client), look up every ambiguous job of the manifest,
+        and record what is settled."""
+        for name in self.clients if names is None else names:
+            if providers.get(name).idempotent_submit:
+                continue  # resent with the same key by the run (resume.decide)
             for d in self.books.store.doubts(name):
                 ours = d.manifest == self.books.manifest and d.key in keys
                 if ours and d.state is JobState.SUBMITTING and dead(d):
@@ -263,6 +270,7 @@ class Reconciler:
             return None
         job = job_of(row)
         how = {"reason": verdict.reason, "by": "lookup"}
+        self.results[d.key] = (verdict, None)
         try:
             if isinstance(verdict, Found):
                 return job, Action.ATTACH, self.books.attached(job, verdict.remote_id, how)
@@ -270,6 +278,7 @@ class Reconciler:
                 return job, Action.SUBMIT, self.books.not_created(job, how)
         except StateConflictError as error:  # another runner settled it, or owns the id
             verdict = CannotTell(str(error))
+            self.results[d.key] = (verdict, None)
         assert isinstance(verdict, CannotTell)
         retry = verdict.retry_at if self.failures < FAILED_READS else None
         self.books.store.log(
@@ -289,7 +298,9 @@ class Reconciler:
             title=self.clients[d.provider].provider.title,
             manifest=self.manifest_path,
             key=d.key,
+            sent=epoch(d.claimed_at),
         )
+        self.results[d.key] = (verdict, way)
         text = f"{verdict.reason}; {way.text}" + "".join(f"\n    {c}" for c in way.commands)
         if self.told.get(d.key) != text:
             self.told[d.key] = text
@@ -318,3 +329,25 @@ class Reconciler:
             wait = min(min(self.waiting.values()) - time.time(), every)
             if await self.control.pause(max(0.0, wait)):
                 return
+
+
+def remedy_for(store: StateStore, row: JobRow, manifest_path: str) -> tuple[str | None, Remedy]:
+    """For an ambiguous job: why the last lookup could not settle it (None: not looked up
+    yet), and which way out applies."""
+    last = None
+    for event in store.events(row.manifest, key=row.key):
+        if event["kind"] == "looked_up":
+            last = event["detail"]
+        elif event["kind"] == "ambiguous":
+            last = None  # a later submit's loss: not looked up yet
+    adapter = providers.get(row.provider)
+    verdict = None if last is None else CannotTell(last["reason"], last.get("retry_at"))
+    way = remedy(
+        method_of(adapter),
+        verdict,
+        title=adapter.title,
+        manifest=manifest_path,
+        key=row.key,
+        sent=epoch(row.submitted_at),
+    )
+    return (None if verdict is None else verdict.reason), way

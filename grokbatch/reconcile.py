@@ -344,9 +344,16 @@ class Remedy:
 
 
 def remedy(
-    method: Method, verdict: CannotTell | None, *, title: str, manifest: str, key: str
+    method: Method,
+    verdict: CannotTell | None,
+    *,
+    title: str,
+    manifest: str,
+    key: str,
+    sent: float | None = None,
 ) -> Remedy:
-    """Which way out applies: grokbatch looks (again), or a person settles it."""
+    """Which way out applies: grokbatch looks (again), or a person settles it. `sent`: when
+    the submit left (epoch seconds), to find its job by."""
     if method is not Method.NONE and (verdict is None or verdict.retry_at is not None):
         when = "" if verdict is None else f" from {clock(verdict.retry_at or 0)}"
         return Remedy(
@@ -356,9 +363,10 @@ def remedy(
             "if it made none",
         )
     prefix = key[:12]
+    when = "when it was sent" if sent is None else f"at about {clock(sent)} (UTC)"
     return Remedy(
         False,
-        f"check {title}'s dashboard for a job made when it was sent, then settle it by hand",
+        f"check {title}'s dashboard for a job made {when}, then settle it by hand",
         (
             f"grokbatch attach {manifest} --job {prefix} --remote-id ID",
             f"grokbatch not-created {manifest} --job {prefix}",

@@ -318,6 +318,11 @@ class StateStore(ABC):
         """Every job at `provider`, in any manifest, that is SUBMITTING or AMBIGUOUS."""
 
     @abstractmethod
+    def active_run(self, run_id: int | None) -> bool:
+        """Whether the run may still be going: recorded as running, and its process alive
+        on this host (a run of another host counts as going: it cannot be told)."""
+
+    @abstractmethod
     def known_remote_ids(self, provider: str, remote_ids: Iterable[str]) -> set[str]:
         """Those of `remote_ids` that some job at `provider` (any manifest) already has."""
 
