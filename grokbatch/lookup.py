@@ -155,7 +155,7 @@ async def look_up(
     if method is Method.NONE:
         return [Outcome(d, no_lookup(provider.title)) for d in mine]
     if method is Method.REPLAY:
-        return [await _replay(client, d, books, settings) for d in mine]
+        return [await _replay(client, d, books, settings, turn) for d in mine]
     claims = [claim_of(d, client, ours=d in mine) for d in doubts]
     since = min(c.window(settings)[0] for c in claims if c.ours)
     try:
@@ -175,13 +175,19 @@ async def look_up(
 
 
 async def _replay(
-    client: ProviderClient, doubt: Doubt, books: Books, settings: Settings
+    client: ProviderClient,
+    doubt: Doubt,
+    books: Books,
+    settings: Settings,
+    turn: Callable[[], Awaitable[bool]],
 ) -> Outcome:
     """Resend with the same Idempotency-Key: the job it made comes back, or is made now."""
     row = books.get(doubt.key)
     first = by_replay(claim_of(doubt, client, ours=True), now=time.time(), settings=settings)
     if isinstance(first, CannotTell) or row is None:
         return Outcome(doubt, first if isinstance(first, CannotTell) else CannotTell("gone"))
+    if not await turn():
+        raise _Stopped
     try:
         submitted = await client.submit(job_of(row), doubt.attempt)
     except GrokbatchError as error:
