@@ -17,7 +17,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,14 +103,15 @@ def attach(
     remote_id = remote_id.strip()
     if not remote_id or any(c.isspace() for c in remote_id):
         raise InputError(f"--remote-id {remote_id!r}: give the provider's id of the job")
-    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
-    with _existing(ws) as store:
-        row = _ambiguous(store, ws, job, "attach")
-        detail = {"by": who(), "reason": reason or "", "manual": True}
+
+    def act(store: StateStore, name: str, key: str, detail: dict[str, Any]) -> JobRow:
         try:
-            return store.attach(ws.name, row.key, run_id=None, remote_id=remote_id, detail=detail)
+            return store.attach(name, key, run_id=None, remote_id=remote_id, detail=detail)
         except StateConflictError as error:
             raise InputError(f"--remote-id {remote_id}: {error}") from None
+
+    ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    return _by_hand(ws, job, reason, "attach", act)
 
 
 def not_created(
@@ -124,21 +125,30 @@ def not_created(
 ) -> JobRow:
     """Record that an ambiguous job's lost submit made nothing: its reservation is returned
     and the next run submits it."""
+
+    def act(store: StateStore, name: str, key: str, detail: dict[str, Any]) -> JobRow:
+        return store.not_created(name, key, run_id=None, detail=detail)
+
     ws = open_workspace(manifest, db=db, sandbox=sandbox, environ=environ)
+    return _by_hand(ws, job, reason, "not-created", act)
+
+
+def _by_hand(
+    ws: Workspace,
+    prefix: str,
+    reason: str | None,
+    command: str,
+    act: Callable[[StateStore, str, str, dict[str, Any]], JobRow],
+) -> JobRow:
+    """One transition out of AMBIGUOUS on a person's word, recorded with who and why."""
     with _existing(ws) as store:
-        row = _ambiguous(store, ws, job, "not-created")
-        detail = {"by": who(), "reason": reason or "", "manual": True}
-        return store.not_created(ws.name, row.key, run_id=None, detail=detail)
-
-
-def _ambiguous(store: StateStore, ws: Workspace, prefix: str, command: str) -> JobRow:
-    row = find_job(store, ws.name, prefix)
-    if row.state is not JobState.AMBIGUOUS:
-        raise InputError(
-            f"job {row.key[:12]} is {row.state.value}, not ambiguous: `grokbatch {command}` "
-            "settles only a job whose submit's answer was lost"
-        )
-    return row
+        row = find_job(store, ws.name, prefix)
+        if row.state is not JobState.AMBIGUOUS:
+            raise InputError(
+                f"job {row.key[:12]} is {row.state.value}, not ambiguous: `grokbatch {command}` "
+                "settles only a job whose submit's answer was lost"
+            )
+        return act(store, ws.name, row.key, {"by": who(), "reason": reason or "", "manual": True})
 
 
 def _existing(ws: Workspace) -> StateStore:

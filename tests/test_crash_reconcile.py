@@ -7,12 +7,9 @@ Checked against the emulator's own counts of what it was sent, charged and told.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from grokbatch.state import open_store
 from grokbatch.state.base import JobState
 
 from .conftest import Batch
+from .kill_kit import emulator_env, kill_repeatedly
 
 # The emulator shares this machine's clock and makes a job before it answers, so no skew
 # margin is needed; a clip takes 0.3 s and is logged 0.1 s later, so 1.5 s settles a loss.
@@ -84,20 +82,9 @@ def test_ten_sigkills_in_a_faulted_run_leave_nothing_ambiguous_and_nothing_paid_
         retry_after=0.05,
     )
     with Emulator(config) as emu:
-        env = dict(os.environ)
-        for name in providers.NAMES:
-            env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-            env[providers.get(name).key_env] = emu.api_key(name)
+        env = emulator_env(emu)
         argv = [sys.executable, "-c", WORKER, str(manifest), str(db), str(out)]
-        kills = 0
-        for _ in range(10):
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.6, 1.6))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            _, err = proc.communicate(timeout=30)
-            assert proc.returncode in (-signal.SIGKILL, 0, 1), err.decode()[-2000:]
+        kills = kill_repeatedly(argv, env, rng, between=(0.6, 1.6))
         final = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         stats = emu.stats()["providers"]
     assert kills >= 5, "the runs finished too fast to be interrupted"

@@ -352,6 +352,6 @@ class SQLStore(SQLDoubts):
                 manifest,
                 key,
                 run_id=run_id,
-                changes=tx.not_created(),
+                changes=tx.not_created,
                 detail=detail,
             )

@@ -206,19 +206,9 @@ def attached(remote_id: str) -> dict[str, Any]:
     }
 
 
-def not_created() -> dict[str, Any]:
-    # Nothing was made, so nothing was paid: the next attempt reserves afresh.
-    return {
-        "reserved_credits": 0.0,
-        "reserved_usd": 0.0,
-        "charged_credits": None,
-        "charged_usd": None,
-        "remote_id": None,
-        "remote_status": None,
-        "error": None,
-        "error_kind": None,
-        "finished_at": None,
-    }
+def not_created(row: JobRow) -> dict[str, Any]:
+    # As a reset, but nothing was made, so nothing was paid: the reservation is returned.
+    return reset(row) | {"spent_credits": row.spent_credits, "spent_usd": row.spent_usd}
 
 
 class Raw(str):
