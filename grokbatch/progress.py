@@ -21,6 +21,8 @@ from .state.base import JobState
 NOTABLE = {
     "failed",
     "ambiguous",
+    "found",  # a lost submit's job, found at the provider
+    "not_created",  # a lost submit that made nothing, submitted again
     "budget",
     "out_of_credits",
     "unfinished",
