@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -114,20 +114,7 @@ async def run_async(
         tuning=tuning,
     )
     with ExitStack() as stack:
-        sandbox_urls = None
-        if ws.sandbox:
-            from .emulator import Emulator, EmulatorConfig
-
-            # The emulator's jobs and balances live beside the sandbox's state database, so
-            # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
-            emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
-            options = {
-                "latency": 2.0,
-                "state_file": str(emulator_state),
-                **(emulator_options or {}),
-            }
-            emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
-            sandbox_urls = {n: emu.base_url(n) for n in providers.NAMES}
+        sandbox_urls = start_sandbox(ws, stack, emulator_options)
         connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
         store = stack.enter_context(ws.open_store())
         timeout = httpx.Timeout(settings.request_timeout, connect=10.0)
@@ -140,16 +127,7 @@ async def run_async(
             files_http = await astack.enter_async_context(
                 httpx.AsyncClient(timeout=timeout, limits=pool, follow_redirects=True)
             )
-            clients = {
-                name: ProviderClient(
-                    providers.get(name),
-                    http=api_http,
-                    base_url=conn.base_url,
-                    api_key=conn.api_key,
-                    timeout=timeout,
-                )
-                for name, conn in connections.items()
-            }
+            clients = provider_clients(connections, http=api_http, timeout=timeout)
             summary = await run_batch(
                 manifest=ws.name,
                 manifest_path=str(Path(manifest).resolve()),
@@ -244,7 +222,14 @@ def status(
     jobs = JobSet(ws.manifest)
     with _require_store(ws) as store:
         show = None if show_all else SHOW_LIMIT
-        return job_status(store, ws.name, (j.key for j in jobs), show=show, units=ws.units())
+        return job_status(
+            store,
+            ws.name,
+            (j.key for j in jobs),
+            show=show,
+            units=ws.units(),
+            manifest_path=str(manifest),
+        )
 
 
 def report(
@@ -293,12 +278,17 @@ class Connection:
 
 
 def resolve_connections(
-    manifest: Manifest, *, sandbox_urls: Mapping[str, str] | None, environ: Mapping[str, str]
+    manifest: Manifest,
+    *,
+    sandbox_urls: Mapping[str, str] | None,
+    environ: Mapping[str, str],
+    only: Collection[str] | None = None,
 ) -> dict[str, Connection]:
-    """Base URL and key for every provider the manifest uses; MissingKeyError if one lacks."""
+    """Base URL and key for every provider the manifest uses (or those of them in `only`);
+    MissingKeyError if one lacks."""
     out: dict[str, Connection] = {}
     for ref in manifest.provider_refs():
-        if ref.name in out:
+        if ref.name in out or (only is not None and ref.name not in only):
             continue
         adapter = providers.get(ref.name)
         if sandbox_urls is not None:
@@ -311,6 +301,42 @@ def resolve_connections(
                 resolve_api_key(adapter, environ),
             )
     return out
+
+
+def start_sandbox(
+    ws: Workspace, stack: ExitStack, emulator_options: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
+    """In the sandbox, start the emulator (closed with `stack`); its base URL per provider."""
+    if not ws.sandbox:
+        return None
+    from .emulator import Emulator, EmulatorConfig
+
+    # The emulator's jobs and balances live beside the sandbox's state database, so
+    # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
+    emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
+    options = {
+        "latency": 2.0,
+        "state_file": str(emulator_state),
+        **(emulator_options or {}),
+    }
+    emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
+    return {n: emu.base_url(n) for n in providers.NAMES}
+
+
+def provider_clients(
+    connections: Mapping[str, Connection], *, http: httpx.AsyncClient, timeout: httpx.Timeout
+) -> dict[str, ProviderClient]:
+    """A client per provider, over one shared httpx client that never follows redirects."""
+    return {
+        name: ProviderClient(
+            providers.get(name),
+            http=http,
+            base_url=conn.base_url,
+            api_key=conn.api_key,
+            timeout=timeout,
+        )
+        for name, conn in connections.items()
+    }
 
 
 def _policy(

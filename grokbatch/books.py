@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from .budget import BudgetPolicy, BudgetStatus, budget_status
 from .download import Downloaded
@@ -120,6 +121,28 @@ class Books:
                 limits=self.policy.limits_for(job.provider),
             )
         )
+
+    def tagged(self, job: Job, attempt: int, request_id: str | None) -> None:
+        """Record the id a submit carries for the provider to keep (AI/ML API), before it
+        is sent: a submit whose answer is lost is looked up by what it really carried."""
+        if request_id is not None:
+            self.store.record_submit(
+                self.manifest, job.key, attempt=attempt, client_request_id=request_id
+            )
+
+    def attached(self, job: Job, remote_id: str, how: Mapping[str, Any]) -> JobRow:
+        """A lost submit's job, found at the provider: the job runs on, paid once."""
+        row = self.store.attach(
+            self.manifest, job.key, run_id=self.run_id, remote_id=remote_id, detail=how
+        )
+        self.reporter.event("found", job, f"id={remote_id}: {how.get('reason', '')}")
+        return self._seen(row)
+
+    def not_created(self, job: Job, how: Mapping[str, Any]) -> JobRow:
+        """A lost submit made nothing: pending again, its reservation returned."""
+        row = self.store.not_created(self.manifest, job.key, run_id=self.run_id, detail=how)
+        self.reporter.event("not_created", job, f"{how.get('reason', '')}; submitting it again")
+        return self._seen(row)
 
     def submitted_as(self, job: Job, submitted: Submitted) -> JobRow:
         """The remote id, durable before anything else is awaited."""

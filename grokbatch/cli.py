@@ -31,6 +31,7 @@ from .cli_options import (
     selection_options,
     state_options,
 )
+from .cli_settle import COMMANDS as SETTLE_COMMANDS
 from .errors import EXIT_BUDGET, InputError
 from .halt import FailureLimit
 from .progress import PROGRESS_EVERY
@@ -320,6 +321,8 @@ def export(manifest: str, db: str | None, sandbox: bool | None, fmt: str, out: s
 
 
 main.add_command(emulate)
+for _command in SETTLE_COMMANDS:  # reconcile, attach, not-created, cancel
+    main.add_command(_command)
 
 
 @main.command()

@@ -24,6 +24,7 @@
         │   └── ModerationError         ... because moderation refused it
         ├── OutputExpiredError          the output expired before it was downloaded
         ├── DownloadError               the output could not be fetched or failed its checks
+        ├── JobCancelledError           a person cancelled it (`grokbatch cancel`)
         └── InternalError               grokbatch itself failed on this job (a bug: report it)
 
 The exception is the record: when a job ends badly the runner builds the exception that
@@ -274,6 +275,10 @@ class OutputExpiredError(JobError):
 
 class DownloadError(JobError):
     """An output could not be downloaded, or failed its size or content-type checks."""
+
+
+class JobCancelledError(JobError):
+    """A person cancelled the job at its provider (`grokbatch cancel`)."""
 
 
 class InternalError(JobError):

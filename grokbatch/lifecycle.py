@@ -135,6 +135,7 @@ class Lifecycle:
                 except StateConflictError:
                     return None  # another runner has it
                 number = claim.attempts
+                self.books.tagged(job, number, client.provider.client_request_id(job, number))
             wire = client.wire()
             try:
                 submitted = await self._send(client, job, number, wire)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 NOTABLE = {
     "failed",
     "ambiguous",
+    "found",  # a lost submit's job, found at the provider
+    "not_created",  # a lost submit that made nothing, submitted again
     "budget",
     "out_of_credits",
     "unfinished",

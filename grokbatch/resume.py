@@ -13,6 +13,10 @@ This table is the resume contract (the README's "Resume" section describes it):
 | DONE, file gone/bad   | reopen (no charge), poll for a URL, download again              |
 | FAILED                | skip; with --retry-failed: reset and submit (paid again)        |
 | AMBIGUOUS             | skip and report; with --resubmit-ambiguous: reset and submit    |
+
+Before the table is applied, a run looks up its SUBMITTING and AMBIGUOUS jobs where the
+provider allows it (`lookup.Reconciler.begin`): a job found is RUNNING by then, and one
+certainly never made is PENDING.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ Invariants, each one the reason a user can leave a paid batch running unattended
 
 from __future__ import annotations
 
+import functools
 import random
 import signal
 import threading
@@ -41,9 +42,12 @@ from .errors import AmbiguousSubmitError
 from .halt import FailureLimit
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
+from .lookup import CUT_OFF as _CUT_OFF
+from .lookup import Reconciler
 from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
+from .reconcile import Settings as LookupSettings
 from .resume import Action, actions
 from .retry import Backoff
 from .state.base import JobRow, StateStore
@@ -70,6 +74,8 @@ class RunSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_failures: FailureLimit | None = None  # stop submitting after this many failed jobs
+    settle_window: float = 600.0  # AI/ML API: how long a lost submit's log row may take
+    clock_skew: float = 30.0  # margin around a lost submit's time on the wire (Vydra)
 
     def options(self) -> dict[str, Any]:
         """What the runs table records of these settings."""
@@ -151,6 +157,17 @@ async def run_batch(
         ),
         backoff=backoff,
     )
+    reconciler = Reconciler(
+        books=books,
+        clients=dict(clients),
+        control=control,
+        settings=LookupSettings(
+            settle_window=settings.settle_window,
+            clock_skew=settings.clock_skew,
+            wire_time=settings.request_timeout + settings.submit_grace,
+        ),
+        manifest_path=manifest_path,
+    )
     halt = _halt_on_failures(books, control, settings.max_failures, total=len(keys))
     reporter.start(manifest=manifest, total=len(keys), run_id=run_id)
     summary: RunSummary | None = None
@@ -160,6 +177,8 @@ async def run_batch(
             if settings.handle_signals and threading.current_thread() is threading.main_thread():
                 tg.start_soon(_watch_signals, control, reporter)
             tg.start_soon(_tick, books, reporter)
+            # Before anything is sent: a job made now must not pass for a lost submit's.
+            await reconciler.begin(keys, dead=lambda doubt: True)
             async with anyio.create_task_group() as workers:
                 for job, row, action in actions(
                     jobs,
@@ -177,6 +196,8 @@ async def run_batch(
                         continue
                     slot = await control.admit(job.provider)
                     workers.start_soon(_work, lifecycle, slot, job, action, row, halt)
+            # Lost submits a lookup settles run like any other job.
+            await reconciler.follow_up(keys, functools.partial(_work, lifecycle, after=halt))
             tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
         summary = summarise(
             books,
@@ -190,9 +211,6 @@ async def run_batch(
         reporter.finish(summary)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
-
-
-_CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
 
 
 def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:

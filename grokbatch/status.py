@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .formatting import amount
+from .lookup import remedy_for
+from .reconcile import Remedy
 from .state.base import JobRow, JobState, StateStore, Usage
 
 SHOW_LIMIT = 40
@@ -25,6 +27,8 @@ class Status:
     attention: list[JobRow] = field(default_factory=list)  # failed and ambiguous jobs
     show: int | None = SHOW_LIMIT  # rows listed; None: every job
     units: dict[str, str] = field(default_factory=dict)
+    # Per ambiguous job listed: why its last lookup could not settle it, and the way out.
+    ways: dict[str, tuple[str | None, Remedy]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,7 @@ class Status:
                     "state": r.state.value,
                     "error_kind": r.error_kind,
                     "error": r.error,
+                    **({"way_out": _way_json(*self.ways[r.key])} if r.key in self.ways else {}),
                 }
                 for r in self.attention
             ],
@@ -61,6 +66,7 @@ def job_status(
     *,
     show: int | None = SHOW_LIMIT,
     units: Mapping[str, str] | None = None,
+    manifest_path: str = "MANIFEST",
 ) -> Status:
     """Compare the store with the manifest's current job keys; keep `show` rows (None: all)."""
     current = set(keys)
@@ -76,6 +82,8 @@ def job_status(
             status.rows.append(row)
         if row.state in (JobState.FAILED, JobState.AMBIGUOUS) and len(status.attention) < 200:
             status.attention.append(row)
+            if row.state is JobState.AMBIGUOUS:
+                status.ways[row.key] = remedy_for(store, row, manifest_path)
     status.not_started = status.total - seen
     status.usage = store.usage(manifest)
     return status
@@ -114,12 +122,26 @@ def format_status(status: Status) -> str:
         for row in status.attention:
             coords = " ".join(f"{k}={v}" for k, v in row.coords.items())
             lines.append(f"  {row.state.value:<10} {coords}: {row.error_kind}: {row.error}")
+            if row.key in status.ways:
+                last, way = status.ways[row.key]
+                if last:
+                    lines.append(f"{'':13}last lookup: {last}")
+                lines.append(f"{'':13}{way.text}" + "".join(f"\n{'':15}{c}" for c in way.commands))
         if any(r.state is JobState.AMBIGUOUS for r in status.attention):
             lines.append(
-                "ambiguous jobs may have been paid for; check the provider's dashboard, "
-                "then rerun with --resubmit-ambiguous to send them again"
+                "ambiguous jobs may have been paid for; --resubmit-ambiguous sends every one "
+                "again, whatever it made (it may pay twice)"
             )
     return "\n".join(lines)
+
+
+def _way_json(last: str | None, way: Remedy) -> dict[str, Any]:
+    return {
+        "automatic": way.automatic,
+        "text": way.text,
+        "commands": list(way.commands),
+        "last_lookup": last,
+    }
 
 
 def _row_json(row: JobRow) -> dict[str, Any]:

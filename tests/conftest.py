@@ -47,6 +47,9 @@ FAST = {
     "backoff_base": 0.01,
     "backoff_cap": 0.2,
     "handle_signals": False,
+    # Lost submits are looked up at once: the emulator lists a job as soon as it is made.
+    "settle_window": 1.0,
+    "clock_skew": 0.2,
 }
 
 

@@ -8,21 +8,19 @@ against the emulator's own count of what it was sent and charged.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from grokbatch import providers
 from grokbatch.download import verify
 from grokbatch.emulator import Emulator, EmulatorConfig
 from grokbatch.state import open_store
 from grokbatch.state.base import JobState
+
+from .kill_kit import emulator_env, kill_repeatedly
 
 WORKER = """
 import json, sys
@@ -62,20 +60,9 @@ def test_sigkill_ten_times_then_resume_pays_nothing_twice(tmp_path: Path) -> Non
         latency=1.0, seed=11, rate_limit_rate=0.05, server_error_rate=0.03, lost_response_rate=0.02
     )
     with Emulator(config) as emu:
-        env = dict(os.environ)
-        for name in providers.NAMES:
-            env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-            env[providers.get(name).key_env] = emu.api_key(name)
+        env = emulator_env(emu)
         argv = [sys.executable, "-c", WORKER, str(manifest), str(db), str(out)]
-        kills = 0
-        for _ in range(10):
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.5, 2.0))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            _, err = proc.communicate(timeout=30)
-            assert proc.returncode in (-signal.SIGKILL, 0, 1), err.decode()[-2000:]
+        kills = kill_repeatedly(argv, env, rng)
         final = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         stats = emu.stats()["providers"]
     assert kills >= 5, "the runs finished too fast to be interrupted"

@@ -291,3 +291,15 @@ def test_a_twin_sent_while_the_first_runs_stops_counting_once_the_first_is_refun
     time.sleep(0.35)
     assert poll(emu, http, api, first)["status"] == "failed"
     assert stats(emu, "aivideoapi")["duplicates"] == 0
+
+
+def test_the_5xx_answers_to_submits_are_counted_apart(emu: Emulator, http: httpx.Client) -> None:
+    api = APIS["aimlapi"]
+    job_id = submitted_id(emu, http, api)
+    emu.configure(server_error_rate=1.0)
+    for _ in range(3):
+        assert submit(emu, http, api).status_code >= 500
+    url = emu.base_url("aimlapi") + api.poll_path(job_id)
+    assert http.get(url, headers=api.headers()).status_code >= 500
+    entry = stats(emu, "aimlapi")
+    assert (entry["server_errors"], entry["submit_server_errors"]) == (4, 3)

@@ -113,6 +113,8 @@ class Backend:
         if self.chance(cfg.server_error_rate):
             self.ledger.count(name, "server_errors")
             status = self.pick(provider.server_errors)
+            if route == "submit":  # the client cannot tell whether it made a job
+                self.ledger.count(name, "submit_server_errors")
             if route == "submit" and provider.submit_5xx_may_create and self.chance(0.5):
                 _, created = self._submit(provider, headers, raw, quiet=True)
                 if created is not None:

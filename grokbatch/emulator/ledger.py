@@ -28,6 +28,7 @@ COUNTERS = (
     "rate_limited",
     "server_errors",
     "server_errors_created",  # a 5xx on a submit whose job was created all the same
+    "submit_server_errors",  # the 5xx of server_errors that answered a submit (created or not)
     "lost_responses",
     "rejected",
     "callbacks",  # AI Video API callback_url POSTs delivered

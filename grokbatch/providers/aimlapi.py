@@ -156,6 +156,7 @@ class AimlApi(Provider):
 
     # `GET /v2/logs`: finished generations only (a row appears at completion).
     listable: ClassVar[frozenset[RemoteState]] = frozenset(LOG_STATUS)
+    list_horizon: ClassVar[float | None] = 24 * 3600.0  # period=24h
 
     def list_request(
         self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100

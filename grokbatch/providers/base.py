@@ -165,6 +165,8 @@ class Provider(ABC):
 
     # The states a list can be filtered by (empty: the provider lists no jobs).
     listable: ClassVar[frozenset[RemoteState]] = frozenset()
+    # How far back `list_request` reaches, in seconds (None: to the account's first job).
+    list_horizon: ClassVar[float | None] = None
 
     def list_request(
         self, *, state: RemoteState | None = None, page: str | None = None, limit: int = 100

@@ -105,6 +105,23 @@ class JobRow:
 
 
 @dataclass(frozen=True)
+class Doubt:
+    """A job whose last submit may or may not have made a job at its provider: SUBMITTING
+    (in flight, or left by a run that died) or AMBIGUOUS (its answer was lost)."""
+
+    manifest: str
+    key: str
+    provider: str
+    state: JobState
+    attempt: int  # the submit in doubt (JobRow.attempts)
+    request: dict[str, Any]  # what was sent, as JobRow.request
+    claimed_at: str | None  # when it was claimed, just before it was sent
+    lost_at: str | None  # when its answer was found lost (the ambiguous event), if it was
+    client_request_id: str | None  # the id the submit carried, where the provider takes one
+    run_id: int | None  # the run that last changed it
+
+
+@dataclass(frozen=True)
 class Usage:
     """A provider's claim on a manifest's budget."""
 
@@ -266,6 +283,48 @@ class StateStore(ABC):
         A failed job's spent credits stay spent (they were paid); an ambiguous job's
         reservation becomes spent (it may have been paid), so retrying never frees budget.
         """
+
+    @abstractmethod
+    def attach(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int | None,
+        remote_id: str,
+        detail: Mapping[str, Any],
+    ) -> JobRow:
+        """AMBIGUOUS → RUNNING with the remote id of the job its lost submit made.
+
+        The reservation is kept (the job is paid once, when it settles). StateConflictError
+        when another job at the same provider already has this remote id.
+        """
+
+    @abstractmethod
+    def not_created(
+        self, manifest: str, key: str, *, run_id: int | None, detail: Mapping[str, Any]
+    ) -> JobRow:
+        """AMBIGUOUS → PENDING: its lost submit made nothing; the reservation is returned."""
+
+    # --- lost submits ---------------------------------------------------------------------
+    @abstractmethod
+    def record_submit(
+        self, manifest: str, key: str, *, attempt: int, client_request_id: str | None
+    ) -> None:
+        """Note what a submit carries for the provider to record, before it is sent."""
+
+    @abstractmethod
+    def doubts(self, provider: str) -> list[Doubt]:
+        """Every job at `provider`, in any manifest, that is SUBMITTING or AMBIGUOUS."""
+
+    @abstractmethod
+    def active_run(self, run_id: int | None) -> bool:
+        """Whether the run may still be going: recorded as running, and its process alive
+        on this host (a run of another host counts as going: it cannot be told)."""
+
+    @abstractmethod
+    def known_remote_ids(self, provider: str, remote_ids: Iterable[str]) -> set[str]:
+        """Those of `remote_ids` that some job at `provider` (any manifest) already has."""
 
     @abstractmethod
     def log(

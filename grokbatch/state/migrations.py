@@ -201,3 +201,23 @@ def m001_initial(db: Database) -> None:
         + _usage_upsert("new", "+")
         + " END"
     )
+
+
+@migration
+def m004_reconcile(db: Database) -> None:
+    # What each submit carried for the provider to record beside its job (AI/ML API's
+    # X-Client-Request-Id): written before the request leaves, so a submit whose answer
+    # was lost can be looked up by it.
+    db.table("submits").create(
+        {
+            "manifest": str,
+            "key": str,
+            "attempt": int,
+            "client_request_id": str,
+            "sent_at": str,
+        },
+        pk=("manifest", "key", "attempt"),
+        not_null=["manifest", "key", "attempt", "sent_at"],
+    )
+    # Reconciling reads every job in doubt at one provider, across manifests.
+    db.table("jobs").create_index(["provider", "state"])

@@ -15,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import BudgetExceededError
+from ..errors import BudgetExceededError, StateConflictError
 from ..formatting import amount
 from . import transitions as tx
 from .base import JobRow, JobState, Limits
-from .sqlbase import JOB_COLUMNS, MICRO, Connection, SQLReads, job_row, micro, now
+from .sqlbase import JOB_COLUMNS, MICRO, Connection, job_row, micro, now
+from .sqldoubt import SQLDoubts
 from .transitions import Event, Raw
 
 
-class SQLStore(SQLReads):
+class SQLStore(SQLDoubts):
     """Transitions and budgets over any SQL backend with `?` placeholders."""
 
     lock_clause = ""  # appended to a SELECT that locks the job's row ("FOR UPDATE")
@@ -306,4 +307,51 @@ class SQLStore(SQLReads):
                 run_id=run_id,
                 changes=tx.reset,
                 detail={"reason": reason},
+            )
+
+    def attach(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int | None,
+        remote_id: str,
+        detail: Mapping[str, Any],
+    ) -> JobRow:
+        with self._tx() as conn:
+            current = self._locked(conn, manifest, key)
+            tx.check(Event.ATTACHED, manifest, key, current.state if current else None)
+            assert current is not None
+            # Checked in the transaction that records it: one remote job, one local job.
+            other = conn.execute(
+                "SELECT manifest, key FROM jobs WHERE provider = ? AND remote_id = ? LIMIT 1",
+                (current.provider, remote_id),
+            ).fetchone()
+            if other is not None:
+                raise StateConflictError(
+                    f"{current.provider} job {remote_id} is already recorded for job "
+                    f"{other[1][:12]} of {other[0]}"
+                )
+            return self._transition(
+                conn,
+                Event.ATTACHED,
+                manifest,
+                key,
+                run_id=run_id,
+                changes=tx.attached(remote_id),
+                detail={"remote_id": remote_id, **detail},
+            )
+
+    def not_created(
+        self, manifest: str, key: str, *, run_id: int | None, detail: Mapping[str, Any]
+    ) -> JobRow:
+        with self._tx() as conn:
+            return self._transition(
+                conn,
+                Event.NOT_CREATED,
+                manifest,
+                key,
+                run_id=run_id,
+                changes=tx.not_created,
+                detail=detail,
             )

@@ -17,6 +17,8 @@ below are written with the new state, and the event is appended, all in one tran
 | failed     | submitting, running, ready    | failed     | settled; refunded: nothing spent   |
 | reopened   | done                          | ready      | — (paid once; fetched again free)  |
 | reset      | failed, ambiguous             | pending    | reservation becomes spent          |
+| attached   | ambiguous                     | running    | reservation kept: charged once     |
+| not_created| ambiguous                     | pending    | reservation returned               |
 
 The functions below compute each event's column changes from the job's current row; they
 are pure, so the SQLite and PostgreSQL stores share them.
@@ -57,6 +59,8 @@ class Event(enum.Enum):
     FAILED = "failed"
     REOPENED = "reopened"
     RESET = "reset"
+    ATTACHED = "attached"  # a lost submit's job found at the provider (or named by a person)
+    NOT_CREATED = "not_created"  # a lost submit certainly made nothing (or a person says so)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ TRANSITIONS: Mapping[Event, Transition] = {
     Event.FAILED: _t((S, RUN, RDY), F),
     Event.REOPENED: _t((D,), RDY),
     Event.RESET: _t((F, A), P),
+    Event.ATTACHED: _t((A,), RUN),
+    Event.NOT_CREATED: _t((A,), P),
 }
 
 
@@ -186,6 +192,23 @@ def reset(row: JobRow) -> dict[str, Any]:
         "error_kind": None,
         "finished_at": None,
     }
+
+
+def attached(remote_id: str) -> dict[str, Any]:
+    # The reservation stays: the job found is the one the lost submit paid for, and it
+    # settles to its charge when it finishes, like any running job.
+    return {
+        "remote_id": remote_id,
+        "remote_status": None,
+        "error": None,
+        "error_kind": None,
+        "finished_at": None,
+    }
+
+
+def not_created(row: JobRow) -> dict[str, Any]:
+    # As a reset, but nothing was made, so nothing was paid: the reservation is returned.
+    return reset(row) | {"spent_credits": row.spent_credits, "spent_usd": row.spent_usd}
 
 
 class Raw(str):

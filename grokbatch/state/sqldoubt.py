@@ -1,0 +1,101 @@
+"""The SQL behind reconciling lost submits: what each submit carried, and the jobs in doubt.
+
+A submit's client request id is written before the request leaves (`record_submit`), so a
+submit whose answer was lost can always be looked up by what it really carried. `doubts`
+reads, across every manifest of the database, the jobs at one provider whose last submit
+may or may not have made a job: a lookup must weigh them all, since a job listed at the
+provider may belong to any of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+from collections.abc import Iterable
+
+from .base import Doubt, JobState
+from .sqlbase import SQLReads, now
+
+_DOUBTS = (
+    "SELECT j.manifest, j.key, j.provider, j.state, j.attempts, j.request, j.submitted_at, "
+    "(SELECT MAX(e.at) FROM events e WHERE e.manifest = j.manifest AND e.job_key = j.key "
+    "AND e.kind = 'ambiguous'), s.client_request_id, j.run_id "
+    "FROM jobs j LEFT JOIN submits s "
+    "ON s.manifest = j.manifest AND s.key = j.key AND s.attempt = j.attempts "
+    "WHERE j.provider = ? AND j.state IN (?, ?) ORDER BY j.submitted_at, j.key"
+)
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's parameter limit
+
+
+class SQLDoubts(SQLReads):
+    """Submits and jobs in doubt, over any SQL backend with `?` placeholders."""
+
+    def record_submit(
+        self, manifest: str, key: str, *, attempt: int, client_request_id: str | None
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO submits (manifest, key, attempt, client_request_id, sent_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (manifest, key, attempt) DO UPDATE SET "
+                "client_request_id = excluded.client_request_id, sent_at = excluded.sent_at",
+                (manifest, key, attempt, client_request_id, now()),
+            )
+
+    def doubts(self, provider: str) -> list[Doubt]:
+        states = (JobState.SUBMITTING.value, JobState.AMBIGUOUS.value)
+        with self._read() as conn:
+            rows = conn.execute(_DOUBTS, (provider, *states)).fetchall()
+        out = []
+        for manifest, key, prov, value, attempt, request, claimed, lost, crid, run_id in rows:
+            state = JobState(value)
+            out.append(
+                Doubt(
+                    manifest=manifest,
+                    key=key,
+                    provider=prov,
+                    state=state,
+                    attempt=attempt,
+                    request=json.loads(request),
+                    claimed_at=claimed,
+                    # The latest loss is this attempt's only while the job is ambiguous.
+                    lost_at=lost if state is JobState.AMBIGUOUS else None,
+                    client_request_id=crid,
+                    run_id=run_id,
+                )
+            )
+        return out
+
+    def active_run(self, run_id: int | None) -> bool:
+        if run_id is None:
+            return False
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT status, pid, hostname FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if row is None or row[0] != "running":
+            return False
+        _, pid, host = row
+        if host != socket.gethostname() or not pid:
+            return True
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # it exists, under another user
+        return True
+
+    def known_remote_ids(self, provider: str, remote_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        it = iter(set(remote_ids))
+        while chunk := list(itertools.islice(it, _CHUNK)):
+            marks = ", ".join("?" for _ in chunk)
+            with self._read() as conn:
+                rows = conn.execute(
+                    f"SELECT remote_id FROM jobs WHERE provider = ? AND remote_id IN ({marks})",
+                    (provider, *chunk),
+                ).fetchall()
+            found.update(r[0] for r in rows)
+        return found
