@@ -18,6 +18,10 @@ Invariants, each one the reason a user can leave a paid batch running unattended
   submissions, what is in flight finishes, and the run exits 3.
 * Signals only call `Control.stop()`: the first stops new work at the next safe point, the
   second cancels everything at once; every transition is its own transaction.
+* Several runners may share a batch (one SQLite file, or one PostgreSQL database): each
+  registers with a lease that one background task renews, holds the jobs it claims, and
+  stays until the batch's jobs in flight elsewhere are finished or taken over (feed.py).
+  A run that ends, however it ends short of SIGKILL, ends its lease at once.
 """
 
 from __future__ import annotations
@@ -36,16 +40,16 @@ import httpx
 
 from .books import Books
 from .budget import BudgetPolicy
-from .control import Control, JobSlot
-from .errors import AmbiguousSubmitError
+from .control import Control
+from .errors import StateError
+from .feed import Feed, FeedSettings
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
 from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
-from .resume import Action, actions
 from .retry import Backoff
-from .state.base import JobRow, StateStore
+from .state.base import StateStore
 from .summary import RunSummary, summarise
 
 
@@ -68,6 +72,8 @@ class RunSettings:
     handle_signals: bool = True
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    # Seconds without a heartbeat after which other runners take this one's jobs over.
+    lease: float = 60.0
 
     def options(self) -> dict[str, Any]:
         """What the runs table records of these settings."""
@@ -114,6 +120,7 @@ async def run_batch(
     )
     keys: set[str] = set()
     books.add(_noting(jobs, keys))
+    books.register(lease=settings.lease)
     control = Control(
         concurrency=settings.concurrency,
         provider_concurrency=settings.provider_concurrency,
@@ -148,6 +155,12 @@ async def run_batch(
         ),
         backoff=backoff,
     )
+    feeding = FeedSettings(
+        output_dir=settings.output_dir,
+        retry_failed=settings.retry_failed,
+        resubmit_ambiguous=settings.resubmit_ambiguous,
+        check_every=min(settings.lease / 4, 2.0),
+    )
     reporter.start(manifest=manifest, total=len(keys))
     try:
         async with anyio.create_task_group() as tg:
@@ -155,33 +168,25 @@ async def run_batch(
             if settings.handle_signals and threading.current_thread() is threading.main_thread():
                 tg.start_soon(_watch_signals, control, reporter)
             tg.start_soon(_tick, books, reporter)
+            tg.start_soon(_heartbeat, books, settings.lease / 3)
             async with anyio.create_task_group() as workers:
-                for job, row, action in actions(
-                    jobs,
-                    books.get,
-                    output_dir=settings.output_dir,
-                    retry_failed=settings.retry_failed,
-                    resubmit_ambiguous=settings.resubmit_ambiguous,
-                ):
-                    if control.stopping:
-                        break
-                    if action is Action.MARK_AMBIGUOUS:
-                        books.ambiguous(job, AmbiguousSubmitError(_CUT_OFF))
-                        continue
-                    if action.skips or (action.submits and not control.may_submit(job.provider)):
-                        continue
-                    slot = await control.admit(job.provider)
-                    workers.start_soon(_work, lifecycle, slot, job, action, row)
-            tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
+                feed = Feed(
+                    books=books,
+                    control=control,
+                    lifecycle=lifecycle,
+                    workers=workers,
+                    settings=feeding,
+                )
+                await feed.walk(jobs)
+                await feed.wait(jobs, keys)
+            tg.cancel_scope.cancel()  # stop the ticker, the heartbeat and the signal watcher
     finally:
+        books.retire()
         reporter.tick(books.counts(), books.budget())
         reporter.finish()
     summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
-
-
-_CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
 
 
 def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
@@ -190,11 +195,20 @@ def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
         yield job
 
 
-async def _work(
-    lifecycle: Lifecycle, slot: JobSlot, job: Job, action: Action, row: JobRow | None
-) -> None:
-    async with slot:
-        await lifecycle.run(job, action, row)
+async def _heartbeat(books: Books, every: float) -> None:
+    """Renew the runner's lease: one UPDATE of its row, however many jobs it holds."""
+    while True:
+        await anyio.sleep(every)
+        try:
+            if not books.renew():
+                books.note(
+                    "lease",
+                    None,
+                    "this runner's lease had lapsed (it was stalled): other runners may have "
+                    "taken some of its jobs over",
+                )
+        except StateError as exc:  # a busy or unreachable database: try again next beat
+            books.note("lease", None, f"could not renew the lease: {exc}")
 
 
 async def _tick(books: Books, reporter: Reporter) -> None:
