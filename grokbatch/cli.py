@@ -90,8 +90,10 @@ def state_options(func: F) -> F:
     func = click.option(
         "--db",
         type=click.Path(),
-        help="State database (default: .grokbatch/state.db beside the manifest; "
-        ".grokbatch/sandbox.db with --sandbox).",
+        help="State database: an SQLite file (default: .grokbatch/state.db beside the "
+        "manifest; .grokbatch/sandbox.db with --sandbox) or a PostgreSQL URL "
+        "(postgresql://user:password@host/db, shared by runners on several machines; "
+        "needs grokbatch[postgres]). Also GROKBATCH_DB (not in the sandbox).",
     )(func)
     return func
 
