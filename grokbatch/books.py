@@ -23,6 +23,8 @@ from .progress import Reporter
 from .providers.wire import Polled, Submitted
 from .state.base import JobRecord, JobRow, JobState, StateStore
 
+_RELOOK = 0.1  # seconds: how often an unknown holder sends Books.held back to the store
+
 
 def record_for(job: Job) -> JobRecord:
     """What the store keeps of a job before any work starts."""
@@ -84,6 +86,7 @@ class Books:
         self.runner = runner  # this run's id as a holder of jobs (None: a lone caller)
         self.tally = Tally()
         self.submitted = 0  # submits this run sent and saw answered
+        self.touched: set[str] = set()  # keys this runner has held at some point
         self._liveness_ttl = liveness_ttl  # how long a look at the live runners is trusted
         self._live: frozenset[str] = frozenset()
         self._live_at = float("-inf")
@@ -132,7 +135,9 @@ class Books:
         """
         if row.owner is None or row.owner == self.runner:
             return False
-        if time.monotonic() - self._live_at > self._liveness_ttl:
+        age = time.monotonic() - self._live_at
+        # A holder not seen live may have started since the last look: look again soon.
+        if age > self._liveness_ttl or (row.owner not in self._live and age > _RELOOK):
             self._live = frozenset(r.id for r in self.store.runners(live=True))
             self._live_at = time.monotonic()
         return row.owner in self._live
@@ -177,6 +182,8 @@ class Books:
 
     def _seen(self, row: JobRow) -> JobRow:
         self.tally.see(row.key, row.state)
+        if row.owner is not None and row.owner == self.runner:
+            self.touched.add(row.key)
         return row
 
     # --- submitting -----------------------------------------------------------------------

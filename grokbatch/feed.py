@@ -1,16 +1,18 @@
 """Feeding a batch's jobs to the workers, with any number of runners sharing the batch.
 
-First the walk: every job once, in the manifest's order, with the action `resume.decide`
-gives it; a job in flight at another runner whose lease is live is left to that runner.
-Then the wait: while jobs of the batch are in flight at other runners (or at this one),
-the runner stays, and takes over every job whose holder stopped or died (its lease
-lapsed). So a batch that several runners drain is finished even when one is killed, and
-every runner ends with the batch's final state.
+The walk: every job once, in the manifest's order, with the action `resume.decide` gives
+it; a job in flight at another runner whose lease is live is left to that runner. Beside
+it, from the start, the sweep: every few seconds it looks at the jobs in flight elsewhere
+and takes over those whose holder stopped or died (its lease lapsed); once the walk is
+over it keeps the runner there while jobs of the batch are in flight here or elsewhere. So
+a batch that several runners drain is finished even when one is killed, and every runner
+ends with the batch's final state.
 
 Invariants:
 
-* A job is started at most once per run: a job this runner gave up on is not taken back
-  from itself, so two runners can never pass one job to and fro for ever.
+* A runner takes a job over only if it never held it in this run: a job it gave up on is
+  not taken back from itself, so two runners can never pass one job to and fro for ever;
+  and one job never has two workers in one runner.
 * A worker that stops short of finishing a job it holds lets it go (`Books.leave`), so a
   live runner never sits on a job nobody works on while another waits for it.
 * The walk yields to the event loop at every job, so the lease's heartbeat and the live
@@ -61,46 +63,48 @@ class Feed:
         self.lifecycle = lifecycle
         self.workers = workers
         self.settings = settings
-        self.started: set[str] = set()  # keys this run started (or marked ambiguous)
-        self.active = 0  # workers running now
-        self._idle = anyio.Event()  # set when the last running worker ends
+        self.running: set[str] = set()  # keys with a worker starting or started, not ended
+        self.walked = False
+        self._idle = anyio.Event()  # set when the walk or the last running worker ends
 
     async def walk(self, jobs: Iterable[Job]) -> None:
         """Every job once: start what needs work, leave to others what they hold."""
         held: set[str] = set()
-        for job, row, action in self._actions(jobs):
-            await anyio.lowlevel.checkpoint()
-            if self.control.stopping:
-                return
-            if action is Action.SKIP_HELD:
-                assert row is not None and row.owner is not None
-                held.add(row.owner)
-                continue
-            await self._start(job, row, action)
-        if held:
-            self.books.note(
-                "elsewhere", None, f"jobs in flight at {', '.join(sorted(held))}: left to them"
-            )
+        try:
+            for job, row, action in self._actions(jobs):
+                await anyio.lowlevel.checkpoint()
+                if self.control.stopping:
+                    return
+                if action is Action.SKIP_HELD:
+                    assert row is not None and row.owner is not None
+                    held.add(row.owner)
+                    continue
+                await self._start(job, row, action)
+            if held:
+                self.books.note(
+                    "elsewhere", None, f"jobs in flight at {', '.join(sorted(held))}: left to them"
+                )
+        finally:
+            self.walked = True
+            self._idle.set()
 
-    async def wait(self, jobs: Iterable[Job], keys: Collection[str]) -> None:
-        """Stay while jobs of the batch are in flight here or at other runners; take over
-        those whose runner stopped or died."""
+    async def sweep(self, jobs: Iterable[Job], keys: Collection[str]) -> None:
+        """Take over the jobs of runners that stop or die, from the start of the run; once
+        the walk is over, stay while jobs of the batch are in flight here or elsewhere."""
         told: frozenset[str] = frozenset()
         while not self.control.stopping:
             elsewhere = self.books.elsewhere(keys)
             held = [row for row in elsewhere if self.books.held(row)]
-            free = {
-                r.key for r in elsewhere if r.key not in self.started and not self.books.held(r)
-            }
+            busy = self.books.touched | self.running
+            free = {r.key for r in elsewhere if r.key not in busy and not self.books.held(r)}
             if free:
                 for job, row, action in self._actions(j for j in jobs if j.key in free):
                     if action.takes_over:
                         await self._start(job, row, action)
-                self.started |= free  # tried once, whatever came of it
-            elif not held and not self.active:
+            elif self.walked and not held and not self.running:
                 return
             owners = frozenset(row.owner or "" for row in held)
-            if held and owners != told:
+            if self.walked and held and owners != told:
                 self.books.note(
                     "waiting",
                     None,
@@ -108,7 +112,7 @@ class Feed:
                     "taking over any whose runner stops",
                 )
                 told = owners
-            # Woken early when this runner's last worker ends (a stop ends them all).
+            # Woken early when the walk ends or this runner's last worker does.
             self._idle = anyio.Event()
             with anyio.move_on_after(self.settings.check_every):
                 await self._idle.wait()
@@ -126,15 +130,20 @@ class Feed:
     async def _start(self, job: Job, row: JobRow | None, action: Action) -> None:
         if action.skips:
             return
-        self.started.add(job.key)
         if action is Action.MARK_AMBIGUOUS:
             assert row is not None
             self._abandoned(job, row)
             return
         if action.submits and not self.control.may_submit(job.provider):
             return
-        slot = await self.control.admit(job.provider)
-        self.active += 1
+        if job.key in self.running:  # the walk and the sweep both came across it
+            return
+        self.running.add(job.key)
+        try:
+            slot = await self.control.admit(job.provider)
+        except BaseException:
+            self.running.discard(job.key)
+            raise
         self.workers.start_soon(self._work, slot, job, action, row)
 
     async def _work(self, slot: JobSlot, job: Job, action: Action, row: JobRow | None) -> None:
@@ -146,8 +155,8 @@ class Feed:
             except StateError as exc:  # the store is unavailable: the lease ends it anyway
                 self.books.note("elsewhere", job, f"could not let it go: {exc}")
         finally:
-            self.active -= 1
-            if not self.active:
+            self.running.discard(job.key)
+            if not self.running:
                 self._idle.set()
 
     def _abandoned(self, job: Job, row: JobRow) -> None:

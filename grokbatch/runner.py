@@ -177,8 +177,8 @@ async def run_batch(
                     workers=workers,
                     settings=feeding,
                 )
+                workers.start_soon(feed.sweep, jobs, keys)
                 await feed.walk(jobs)
-                await feed.wait(jobs, keys)
             tg.cancel_scope.cancel()  # stop the ticker, the heartbeat and the signal watcher
     finally:
         books.retire()
@@ -197,6 +197,7 @@ def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
 
 async def _heartbeat(books: Books, every: float) -> None:
     """Renew the runner's lease: one UPDATE of its row, however many jobs it holds."""
+    last = time.monotonic()
     while True:
         await anyio.sleep(every)
         try:
@@ -204,9 +205,10 @@ async def _heartbeat(books: Books, every: float) -> None:
                 books.note(
                     "lease",
                     None,
-                    "this runner's lease had lapsed (it was stalled): other runners may have "
-                    "taken some of its jobs over",
+                    f"this runner's lease had lapsed ({time.monotonic() - last:.1f}s since it "
+                    "was renewed): other runners may have taken some of its jobs over",
                 )
+            last = time.monotonic()
         except StateError as exc:  # a busy or unreachable database: try again next beat
             books.note("lease", None, f"could not renew the lease: {exc}")
 
