@@ -261,3 +261,22 @@ def test_status_says_who_holds_each_job_in_flight(store: StateStore) -> None:
     store.retire_runner(a)
     text = format_status(job_status(store, M, ["k00000", "k00001"], show=None))
     assert f"[left by stopped runner {a}]" in text and "running now" not in text
+
+
+def test_a_usd_budget_spans_every_provider(store: StateStore) -> None:
+    run = store.start_run(manifest=M, manifest_path="m.yaml", options={})
+    jobs = [record(i, provider=("xai", "aivideoapi")[i % 2]) for i in range(6)]
+    store.add_jobs(M, jobs, run_id=run)
+    me = store.register_runner(run_id=run, manifest=M, lease=60.0)
+    limits = Limits(max_usd=1.0)
+    fitted = []
+    for job in jobs:
+        try:
+            store.reserve(M, job.key, run_id=run, credits=1.0, usd=0.3, limits=limits, runner=me)
+        except BudgetExceededError as exc:
+            assert "0.9 of 1 USD spent or reserved" in str(exc)
+            continue
+        fitted.append(job.provider)
+    assert fitted == ["xai", "aivideoapi", "xai"]  # 0.9 USD over both; a fourth would pass 1
+    blocked = [e["detail"] for e in store.events(M) if e["kind"] == "budget_blocked"]
+    assert {b["committed"] for b in blocked} == {0.9} and len(blocked) == 3

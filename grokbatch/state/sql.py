@@ -8,10 +8,8 @@ guard, return the new row, and append the event, in one transaction. A budget ch
 the claim it allows are made in the same transaction.
 
 Budget totals come from `_grokbatch_usage`, kept by triggers (see migrations.py) in integer
-millionths, so a reservation is checked in constant time and exactly. The check is a
-guarded UPDATE of the totals row (`... WHERE spent + reserved + cost <= limit RETURNING`):
-it locks that row until the claim commits, so under PostgreSQL's row locks, as under
-SQLite's one writer, no two runners can both fit a job into the same free credits.
+millionths, so a reservation is checked in constant time and exactly, and under a lock
+that holds until the claim commits (guard.py).
 """
 
 from __future__ import annotations
@@ -23,8 +21,9 @@ from ..errors import BudgetExceededError, StateConflictError
 from ..formatting import amount
 from . import transitions as tx
 from .base import JobRow, JobState, Limits
+from .guard import over_budget
 from .leases import SQLLeases
-from .sqlbase import JOB_COLUMNS, MICRO, Connection, job_row, micro, now
+from .sqlbase import JOB_COLUMNS, Connection, job_row, now
 from .transitions import TRANSITIONS, Claim, Event, Raw
 
 
@@ -145,7 +144,15 @@ class SQLStore(SQLLeases):
         blocked: dict[str, Any] | None = None
         with self._tx() as conn:
             current = self._checked(conn, Event.RESERVED, manifest, key, runner=runner)
-            blocked = self._over_budget(conn, manifest, current.provider, credits, usd, limits)
+            blocked = over_budget(
+                conn,
+                manifest=manifest,
+                provider=current.provider,
+                credits=credits,
+                usd=usd,
+                limits=limits,
+                lock_clause=self.lock_clause,
+            )
             if blocked is None:
                 return self._transition(
                     conn,
@@ -172,55 +179,6 @@ class SQLStore(SQLLeases):
             f"the next job ({amount(cost)} {unit}) would pass the budget: "
             f"{amount(blocked['committed'])} of {amount(blocked['max'])} {unit} spent or reserved"
         )
-
-    def _over_budget(
-        self,
-        conn: Connection,
-        manifest: str,
-        provider: str,
-        credits: float,
-        usd: float | None,
-        limits: Limits,
-    ) -> dict[str, Any] | None:
-        """Why this reservation does not fit (limit, max, committed), or None if it does.
-
-        The totals rows it reads stay locked until the claim commits (PostgreSQL), so the
-        answer holds for that transaction whatever other runners do meanwhile. The USD rows
-        are locked first and in provider order: two reservations never wait on each other.
-        """
-        if limits.max_usd is not None and usd is not None:
-            committed = conn.execute(
-                "SELECT COALESCE(SUM(c), 0) FROM (SELECT spent_usd_micro + reserved_usd_micro "
-                "AS c FROM _grokbatch_usage WHERE manifest = ? ORDER BY provider"
-                f"{self.lock_clause}) AS totals",
-                (manifest,),
-            ).fetchone()[0]
-            if committed + micro(usd) > micro(limits.max_usd):
-                return {"limit": "usd", "max": limits.max_usd, "committed": committed / MICRO}
-        if limits.max_credits is not None:
-            cost, limit = micro(credits), micro(limits.max_credits)
-            # The guarded UPDATE: fits and takes the row lock in one statement. (A job's
-            # totals row exists from the moment the job does: the insert trigger makes it.)
-            fits = conn.execute(
-                "UPDATE _grokbatch_usage SET reserved_credits_micro = reserved_credits_micro "
-                "WHERE manifest = ? AND provider = ? "
-                "AND spent_credits_micro + reserved_credits_micro + ? <= ? RETURNING 1",
-                (manifest, provider, cost, limit),
-            ).fetchone()
-            if fits is None:
-                row = conn.execute(
-                    "SELECT spent_credits_micro + reserved_credits_micro FROM _grokbatch_usage "
-                    "WHERE manifest = ? AND provider = ?",
-                    (manifest, provider),
-                ).fetchone()
-                committed = row[0] if row else 0
-                if row is not None or cost > limit:
-                    return {
-                        "limit": "credits",
-                        "max": limits.max_credits,
-                        "committed": committed / MICRO,
-                    }
-        return None
 
     def take_over(self, manifest: str, key: str, *, run_id: int, runner: str) -> JobRow:
         with self._tx() as conn:
