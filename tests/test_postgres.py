@@ -121,3 +121,21 @@ def test_without_psycopg_the_error_says_what_to_install(
     with pytest.raises(InputError, match=r"pip install 'grokbatch\[postgres\]'") as e:
         open_store("postgresql://ann:hunter2@127.0.0.1:1/x")
     assert "hunter2" not in str(e.value)
+
+
+def test_grokbatch_db_names_the_database_but_never_in_the_sandbox(tmp_path: Path) -> None:
+    from grokbatch.workspace import open_workspace
+
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    url = "postgresql://ann:hunter2@db.example/batches"
+    ws = open_workspace(manifest, environ={"GROKBATCH_DB": url})
+    assert isinstance(ws.db, DatabaseURL) and ws.db.secret == url
+    assert "hunter2" not in f"{ws} {ws.db!r}"
+    ws = open_workspace(manifest, environ={"GROKBATCH_DB": str(tmp_path / "shared.db")})
+    assert ws.db == tmp_path / "shared.db"
+    # An emulated clip must never land in the real state: the sandbox keeps its own.
+    ws = open_workspace(manifest, sandbox=True, environ={"GROKBATCH_DB": url})
+    assert ws.db == tmp_path / ".grokbatch" / "sandbox.db"
+    ws = open_workspace(manifest, db=str(tmp_path / "x.db"), environ={"GROKBATCH_DB": url})
+    assert ws.db == tmp_path / "x.db"  # --db wins

@@ -1,10 +1,16 @@
-"""The SQLite StateStore: one file, shared by the runner processes of one machine.
+"""The SQLite StateStore: one file, shared by any number of runner processes of one machine.
 
 Invariants (on top of those in base.py and sql.py):
 
-* Every write is one `BEGIN IMMEDIATE` transaction: it takes the file's write lock before
-  reading anything, so a budget check and the claim it allows cannot interleave with
-  another runner's. Other runners wait up to `busy_timeout`, then StateUnavailableError.
+* Every write is one short `BEGIN IMMEDIATE` transaction: it takes the file's write lock
+  before reading anything, so a budget check and the claim it allows cannot interleave
+  with another runner's. Other runners wait up to `busy_timeout`, then
+  StateUnavailableError. SQLite has no row locks: its one writer is what a claim's
+  compare-and-set and the budget guard rely on.
+* One machine only. WAL needs every process on the same host (they share the `-shm`
+  index through memory), and SQLite's locks rely on POSIX advisory locking, which many
+  NFS implementations break: runners on several machines share PostgreSQL, never an
+  SQLite file on a network filesystem.
 * `synchronous=FULL` in WAL mode: when a transition returns, it survives a crash or a
   power cut. `mark_submitted` relies on this to make a remote id durable.
 * No read transaction is held open between calls (`jobs()` pages), so a runner iterating
