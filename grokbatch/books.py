@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from .budget import BudgetPolicy, BudgetStatus, budget_status
 from .download import Downloaded
-from .errors import GrokbatchError, StateConflictError, kind_of
+from .errors import GrokbatchError, StateConflictError, StateError, kind_of
 from .jobs import Job
 from .progress import Reporter
 from .providers.wire import Polled, Submitted
@@ -123,9 +123,15 @@ class Books:
         return self.runner
 
     def retire(self) -> None:
-        """End the lease now: what this runner leaves in flight is free for others at once."""
-        if self.runner is not None:
+        """End the lease now: what this runner leaves in flight is free for others at once.
+
+        Never raises: with the database out of reach, the lease simply runs out."""
+        if self.runner is None:
+            return
+        try:
             self.store.retire_runner(self.runner)
+        except StateError as exc:
+            self.note("lease", None, f"could not end the lease ({exc}): it runs out by itself")
 
     def held(self, row: JobRow) -> bool:
         """Whether another runner whose lease is live holds this job now.

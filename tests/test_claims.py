@@ -280,3 +280,41 @@ def test_a_usd_budget_spans_every_provider(store: StateStore) -> None:
     assert fitted == ["xai", "aivideoapi", "xai"]  # 0.9 USD over both; a fourth would pass 1
     blocked = [e["detail"] for e in store.events(M) if e["kind"] == "budget_blocked"]
     assert {b["committed"] for b in blocked} == {0.9} and len(blocked) == 3
+
+
+@pytest.mark.parametrize(
+    ("state", "held", "idempotent", "expected"),
+    [
+        (JobState.SUBMITTING, True, True, "skip_held"),
+        (JobState.RUNNING, True, False, "skip_held"),
+        (JobState.READY, True, False, "skip_held"),
+        # Left by a runner that is gone: taken over, then what the state needs.
+        (JobState.SUBMITTING, False, True, "resend"),
+        (JobState.SUBMITTING, False, False, "mark_ambiguous"),
+        (JobState.RUNNING, False, False, "attach"),
+        (JobState.READY, False, False, "fetch"),
+        # A job not in flight is nobody's: being "held" means nothing to it.
+        (JobState.PENDING, True, False, "submit"),
+        (JobState.DONE, True, False, "skip_done"),
+    ],
+)
+def test_the_takeover_decision(
+    state: JobState, held: bool, idempotent: bool, expected: str
+) -> None:
+    import dataclasses
+
+    from grokbatch.resume import Action, decide
+
+    from .test_resume import ROW
+
+    row = dataclasses.replace(ROW, state=state, owner="run1@elsewhere:1")
+    action = decide(
+        row,
+        idempotent=idempotent,
+        retry_failed=False,
+        resubmit_ambiguous=False,
+        output_ok=lambda r: True,
+        held=held,
+    )
+    assert action is Action(expected)
+    assert action.takes_over == (state.in_flight and not held)
