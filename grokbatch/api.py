@@ -313,12 +313,10 @@ def start_sandbox(
 
     # The emulator's jobs and balances live beside the sandbox's state database, so
     # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
-    emulator_state = ws.db.with_name(f"{ws.db.stem}-emulator.db")
-    options = {
-        "latency": 2.0,
-        "state_file": str(emulator_state),
-        **(emulator_options or {}),
-    }
+    options: dict[str, Any] = {"latency": 2.0}
+    if isinstance(ws.db, Path):
+        options["state_file"] = str(ws.db.with_name(f"{ws.db.stem}-emulator.db"))
+    options |= dict(emulator_options or {})
     emu = stack.enter_context(Emulator(EmulatorConfig(**options), port=0))
     return {n: emu.base_url(n) for n in providers.NAMES}
 

@@ -159,8 +159,10 @@ def state_options(func: F) -> F:
         cls=EnvOption,
         envvar=DB_ENV,
         type=click.Path(dir_okay=False),
-        help="State database (default: .grokbatch/state.db beside the manifest; "
-        f".grokbatch/sandbox.db with --sandbox; also {DB_ENV}).",
+        help="State database: an SQLite file (default: .grokbatch/state.db beside the "
+        "manifest; .grokbatch/sandbox.db with --sandbox) or a PostgreSQL URL "
+        "(postgresql://user:password@host/db, shared by runners on several machines; "
+        f"needs grokbatch[postgres]). Also {DB_ENV} (not in the sandbox).",
     )(func)
     return sandbox_keeps_its_own(func)
 

@@ -11,6 +11,9 @@ The invariants that make a paid batch safe to leave unattended live here:
 * A first stop lets a submit already on the wire finish, so its answer is recorded.
 * A job never takes the batch down: anything unexpected ends that job (failed, or
   ambiguous if its submit may have gone out) with the reason, and the batch goes on.
+* Several runners share one batch: a job another runner holds (its claim, or a takeover
+  after this runner's lease lapsed) is theirs. A transition that meets one raises
+  StateConflictError, and this runner leaves the job to them, saying so.
 """
 
 from __future__ import annotations
@@ -83,12 +86,17 @@ class Lifecycle:
         """Carry out the resume decision for one job."""
         try:
             await self._walk(job, action, row)
+        except StateConflictError as exc:
+            self.books.note("elsewhere", job, f"another runner has it: {exc}")
         except Exception as exc:  # a bug, or an answer nobody foresaw: end this job only
             self._crashed(job, exc)
 
     async def _walk(self, job: Job, action: Action, row: JobRow | None) -> None:
         if self.control.stopping:
             return
+        if action.takes_over:
+            assert row is not None
+            row = self.books.take_over(job, row)
         polled: Polled | None
         if action.submits:
             if action in (Action.RETRY, Action.RESUBMIT):
@@ -266,15 +274,19 @@ class Lifecycle:
         error = InternalError(f"{type(exc).__name__}: {exc}")
         row = self.books.get(job.key)
         state = row.state if row else None
-        if state is JobState.SUBMITTING:
-            # Its submit may have gone out: never resend it blindly.
-            self.books.ambiguous(
-                job, AmbiguousSubmitError(f"the submit's answer was lost: {error}")
-            )
-        elif state in (JobState.RUNNING, JobState.READY):
-            self.books.fail(job, error)
-        else:
-            self.books.note("failed", job, f"{error}; a rerun tries again")
+        mine = row is not None and row.owner == self.books.runner
+        try:
+            if state is JobState.SUBMITTING and mine:
+                # Its submit may have gone out: never resend it blindly.
+                self.books.ambiguous(
+                    job, AmbiguousSubmitError(f"the submit's answer was lost: {error}")
+                )
+            elif state in (JobState.RUNNING, JobState.READY) and mine:
+                self.books.fail(job, error)
+            else:
+                self.books.note("failed", job, f"{error}; a rerun tries again")
+        except StateConflictError as conflict:  # taken over meanwhile: theirs now
+            self.books.note("elsewhere", job, f"{error}; another runner has it: {conflict}")
 
 
 def _unsent(why: str) -> TransientError:

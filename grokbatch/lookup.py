@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Any
-
-import anyio
 
 from . import providers
 from .books import Books
-from .control import Control, JobSlot
+from .control import Control
 from .errors import AmbiguousSubmitError, GrokbatchError, StateConflictError, TransientError
 from .jobs import Job, canonical_json
 from .providers.client import ProviderClient
@@ -221,25 +218,31 @@ class Reconciler:
         self.told: dict[str, str] = {}
         self.results: dict[str, tuple[Verdict, Remedy | None]] = {}  # key → the last verdict
 
-    async def begin(
-        self,
-        keys: Collection[str],
-        *,
-        dead: Callable[[Doubt], bool],
-        names: Collection[str] | None = None,
-    ) -> None:
-        """Before anything is sent: mark the submits of dead runs ambiguous (at `names`,
-        default every provider with a client), look up every ambiguous job of the manifest,
-        and record what is settled."""
+    async def begin(self, keys: Collection[str], *, names: Collection[str] | None = None) -> None:
+        """Before anything is sent: mark the submits that runners left unanswered ambiguous
+        (at `names`, default every provider with a client), look up every ambiguous job of
+        the manifest, and record what is settled.
+
+        A submit still held by a live runner may be on the wire: it is left to that runner.
+        One whose runner died, stopped or let go of it is taken over first.
+        """
         for name in self.clients if names is None else names:
             if providers.get(name).idempotent_submit:
                 continue  # resent with the same key by the run (resume.decide)
             for d in self.books.store.doubts(name):
                 ours = d.manifest == self.books.manifest and d.key in keys
-                if ours and d.state is JobState.SUBMITTING and dead(d):
-                    row = self.books.get(d.key)
-                    if row is not None:
-                        self.books.ambiguous(job_of(row), AmbiguousSubmitError(CUT_OFF))
+                if not ours or d.state is not JobState.SUBMITTING:
+                    continue
+                row = self.books.get(d.key)
+                if row is None or row.state is not JobState.SUBMITTING or self.books.held(row):
+                    continue
+                job = job_of(row)
+                try:
+                    if self.books.runner is not None:
+                        self.books.take_over(job, row)
+                    self.books.ambiguous(job, AmbiguousSubmitError(CUT_OFF))
+                except StateConflictError:
+                    continue  # another runner took it over first
         await self.round(keys)
 
     async def round(self, keys: Collection[str]) -> list[tuple[Job, Action, JobRow]]:
@@ -316,17 +319,15 @@ class Reconciler:
     async def follow_up(
         self,
         keys: Collection[str],
-        start: Callable[[JobSlot, Job, Action, JobRow], Coroutine[Any, Any, None]],
+        start: Callable[[Job, Action, JobRow], Awaitable[None]],
     ) -> None:
         """After the run's own jobs: look up its lost submits until each settles or only a
-        person can settle it, running each as it settles."""
+        person can settle it, starting each as it settles (`start` returns once it runs)."""
         while not self.control.stopping:
             settled = await self.round(keys)
             if settled:
-                async with anyio.create_task_group() as tg:
-                    for job, action, row in settled:
-                        slot = await self.control.admit(job.provider)
-                        tg.start_soon(start, slot, job, action, row)
+                for job, action, row in settled:
+                    await start(job, action, row)
                 continue
             if not self.waiting:
                 return

@@ -5,18 +5,23 @@ This table is the resume contract (the README's "Resume" section describes it):
 | stored state          | action                                                          |
 |-----------------------|-----------------------------------------------------------------|
 | none, PENDING         | submit (reserving its credits first)                            |
-| SUBMITTING            | idempotent provider: resend with the same key (safe);           |
-|                       | otherwise: mark AMBIGUOUS and report (it may have been paid)    |
-| RUNNING               | re-attach: poll its remote id                                   |
-| READY                 | poll once for a fresh URL, download                             |
+| in flight, held by a  | skip: another runner is working on it (its lease is live)       |
+| live runner           |                                                                 |
+| SUBMITTING            | take over, then: idempotent provider: resend with the same key  |
+|                       | (safe); otherwise: mark AMBIGUOUS and report (maybe paid)       |
+| RUNNING               | take over, re-attach: poll its remote id                        |
+| READY                 | take over, poll once for a fresh URL, download                  |
 | DONE, file verified   | skip                                                            |
 | DONE, file gone/bad   | reopen (no charge), poll for a URL, download again              |
 | FAILED                | skip; with --retry-failed: reset and submit (paid again)        |
 | AMBIGUOUS             | skip and report; with --resubmit-ambiguous: reset and submit    |
 
-Before the table is applied, a run looks up its SUBMITTING and AMBIGUOUS jobs where the
-provider allows it (`lookup.Reconciler.begin`): a job found is RUNNING by then, and one
-certainly never made is PENDING.
+A job in flight that no live runner holds was left by a runner that died or stopped (its
+lease lapsed): the runner that comes across it takes it over (`Action.takes_over`), in
+the state it was left in. What then happens to a SUBMITTING job is `take_over`'s choice:
+where its provider allows, a SUBMITTING or AMBIGUOUS job is then looked up at the
+provider (`lookup.Reconciler`) before anything is sent: a job found is RUNNING by then,
+and one certainly never made is PENDING.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Action(enum.Enum):
     SKIP_DONE = "skip_done"
     SKIP_FAILED = "skip_failed"
     SKIP_AMBIGUOUS = "skip_ambiguous"
+    SKIP_HELD = "skip_held"  # in flight at another runner whose lease is live
 
     @property
     def submits(self) -> bool:
@@ -56,7 +62,17 @@ class Action(enum.Enum):
 
     @property
     def skips(self) -> bool:
-        return self in (Action.SKIP_DONE, Action.SKIP_FAILED, Action.SKIP_AMBIGUOUS)
+        return self in (
+            Action.SKIP_DONE,
+            Action.SKIP_FAILED,
+            Action.SKIP_AMBIGUOUS,
+            Action.SKIP_HELD,
+        )
+
+    @property
+    def takes_over(self) -> bool:
+        """The job is in flight, left by a runner that is gone: take it over first."""
+        return self in (Action.RESEND, Action.MARK_AMBIGUOUS, Action.ATTACH, Action.FETCH)
 
 
 def decide(
@@ -66,22 +82,34 @@ def decide(
     retry_failed: bool,
     resubmit_ambiguous: bool,
     output_ok: Callable[[JobRow], bool],
+    held: bool = False,
 ) -> Action:
-    """The action for one job at the start of a run."""
+    """The action for one job at the start of a run. `held`: another runner whose lease is
+    live holds it (the job is in flight there)."""
     if row is None or row.state is JobState.PENDING:
         return Action.SUBMIT
     state = row.state
-    if state is JobState.SUBMITTING:
-        return Action.RESEND if idempotent else Action.MARK_AMBIGUOUS
-    if state is JobState.RUNNING:
-        return Action.ATTACH
-    if state is JobState.READY:
-        return Action.FETCH
+    if state.in_flight:
+        return Action.SKIP_HELD if held else take_over(row, idempotent=idempotent)
     if state is JobState.DONE:
         return Action.SKIP_DONE if output_ok(row) else Action.REFETCH
     if state is JobState.FAILED:
         return Action.RETRY if retry_failed else Action.SKIP_FAILED
     return Action.RESUBMIT if resubmit_ambiguous else Action.SKIP_AMBIGUOUS
+
+
+def take_over(row: JobRow, *, idempotent: bool) -> Action:
+    """What a job left in flight by a runner that is gone needs, once taken over.
+
+    A SUBMITTING job's submit may have been sent and its answer lost. Resending is safe only
+    with an idempotency key; otherwise it is ambiguous (maybe paid) and never resent
+    blindly. This is where a look-up of lost submits at the provider will decide instead.
+    """
+    if row.state is JobState.SUBMITTING:
+        return Action.RESEND if idempotent else Action.MARK_AMBIGUOUS
+    if row.state is JobState.RUNNING:
+        return Action.ATTACH
+    return Action.FETCH
 
 
 def actions(
@@ -91,11 +119,12 @@ def actions(
     output_dir: Path,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    held: Callable[[JobRow], bool] = lambda row: False,
 ) -> Iterator[tuple[Job, JobRow | None, Action]]:
     """Each job with its stored row (looked up by key) and what a run does with it now.
 
     `run` and `plan` both walk the batch through this, so the plan prices exactly what the
-    run will submit.
+    run will submit. `held(row)`: whether a live runner other than this one holds the job.
     """
 
     def output_ok(row: JobRow) -> bool:
@@ -109,5 +138,6 @@ def actions(
             retry_failed=retry_failed,
             resubmit_ambiguous=resubmit_ambiguous,
             output_ok=output_ok,
+            held=row is not None and row.state.in_flight and held(row),
         )
         yield job, row, action

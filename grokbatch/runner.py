@@ -18,11 +18,17 @@ Invariants, each one the reason a user can leave a paid batch running unattended
   submissions, what is in flight finishes, and the run exits 3.
 * Signals only call `Control.stop()`: the first stops new work at the next safe point, the
   second cancels everything at once; every transition is its own transaction.
+* Several runners may share a batch (one SQLite file, or one PostgreSQL database): each
+  registers with a lease that one background task renews, holds the jobs it claims, and
+  stays until the batch's jobs in flight elsewhere are finished or taken over (feed.py).
+  A run that ends, however it ends short of SIGKILL, ends its lease at once.
+* Lost submits are looked up at the provider where it allows (lookup.py) before anything is
+  sent, and again after the walk while a window is still open; what settles runs as any
+  other job.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import signal
 import threading
@@ -37,20 +43,19 @@ import httpx
 
 from .books import Books
 from .budget import BudgetPolicy
-from .control import Control, JobSlot, Stop
-from .errors import AmbiguousSubmitError
+from .control import Control, Stop
+from .errors import StateError
+from .feed import Feed, FeedSettings
 from .halt import FailureLimit
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
-from .lookup import CUT_OFF as _CUT_OFF
 from .lookup import Reconciler
 from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
 from .reconcile import Settings as LookupSettings
-from .resume import Action, actions
 from .retry import Backoff
-from .state.base import JobRow, StateStore
+from .state.base import StateStore
 from .summary import RunSummary, summarise
 
 
@@ -76,6 +81,8 @@ class RunSettings:
     max_failures: FailureLimit | None = None  # stop submitting after this many failed jobs
     settle_window: float = 600.0  # AI/ML API: how long a lost submit's log row may take
     clock_skew: float = 30.0  # margin around a lost submit's time on the wire (Vydra)
+    # Seconds without a heartbeat after which other runners take this one's jobs over.
+    lease: float = 60.0
 
     def options(self) -> dict[str, Any]:
         """What the runs table records of these settings."""
@@ -123,6 +130,7 @@ async def run_batch(
     )
     keys: set[str] = set()
     books.add(_noting(jobs, keys))
+    books.register(lease=settings.lease)
     control = Control(
         concurrency=settings.concurrency,
         provider_concurrency=settings.provider_concurrency,
@@ -168,6 +176,12 @@ async def run_batch(
         ),
         manifest_path=manifest_path,
     )
+    feeding = FeedSettings(
+        output_dir=settings.output_dir,
+        retry_failed=settings.retry_failed,
+        resubmit_ambiguous=settings.resubmit_ambiguous,
+        check_every=min(settings.lease / 4, 2.0),
+    )
     halt = _halt_on_failures(books, control, settings.max_failures, total=len(keys))
     reporter.start(manifest=manifest, total=len(keys), run_id=run_id)
     summary: RunSummary | None = None
@@ -177,28 +191,25 @@ async def run_batch(
             if settings.handle_signals and threading.current_thread() is threading.main_thread():
                 tg.start_soon(_watch_signals, control, reporter)
             tg.start_soon(_tick, books, reporter)
+            tg.start_soon(_heartbeat, books, settings.lease / 3)
             # Before anything is sent: a job made now must not pass for a lost submit's.
-            await reconciler.begin(keys, dead=lambda doubt: True)
+            await reconciler.begin(keys)
             async with anyio.create_task_group() as workers:
-                for job, row, action in actions(
-                    jobs,
-                    books.get,
-                    output_dir=settings.output_dir,
-                    retry_failed=settings.retry_failed,
-                    resubmit_ambiguous=settings.resubmit_ambiguous,
-                ):
-                    if control.stopping:
-                        break
-                    if action is Action.MARK_AMBIGUOUS:
-                        books.ambiguous(job, AmbiguousSubmitError(_CUT_OFF))
-                        continue
-                    if action.skips or (action.submits and not control.may_submit(job.provider)):
-                        continue
-                    slot = await control.admit(job.provider)
-                    workers.start_soon(_work, lifecycle, slot, job, action, row, halt)
-            # Lost submits a lookup settles run like any other job.
-            await reconciler.follow_up(keys, functools.partial(_work, lifecycle, after=halt))
-            tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
+                feed = Feed(
+                    books=books,
+                    control=control,
+                    lifecycle=lifecycle,
+                    workers=workers,
+                    settings=feeding,
+                    after=halt,
+                )
+                workers.start_soon(feed.sweep, jobs, keys)
+                await feed.walk(jobs)
+                await feed.drained()
+                # The run's own jobs are through: lost submits a lookup settles (those
+                # cut now too) run like any other job.
+                await reconciler.follow_up(keys, feed.start)
+            tg.cancel_scope.cancel()  # stop the ticker, the heartbeat and the signal watcher
         summary = summarise(
             books,
             control,
@@ -207,6 +218,7 @@ async def run_batch(
             max_failures=str(settings.max_failures) if settings.max_failures else None,
         )
     finally:
+        books.retire()
         reporter.tick(books.counts(), books.budget())
         reporter.finish(summary)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
@@ -219,17 +231,22 @@ def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
         yield job
 
 
-async def _work(
-    lifecycle: Lifecycle,
-    slot: JobSlot,
-    job: Job,
-    action: Action,
-    row: JobRow | None,
-    after: Callable[[], None],
-) -> None:
-    async with slot:
-        await lifecycle.run(job, action, row)
-        after()  # still holding the slot: no job starts before a stop this calls for
+async def _heartbeat(books: Books, every: float) -> None:
+    """Renew the runner's lease: one UPDATE of its row, however many jobs it holds."""
+    last = time.monotonic()
+    while True:
+        await anyio.sleep(every)
+        try:
+            if not books.renew():
+                books.note(
+                    "lease",
+                    None,
+                    f"this runner's lease had lapsed ({time.monotonic() - last:.1f}s since it "
+                    "was renewed): other runners may have taken some of its jobs over",
+                )
+            last = time.monotonic()
+        except StateError as exc:  # a busy or unreachable database: try again next beat
+            books.note("lease", None, f"could not renew the lease: {exc}")
 
 
 def _halt_on_failures(

@@ -213,8 +213,11 @@ def reconcile(
                     settings=settings,
                     manifest_path=str(manifest),
                 )
-                dead = lambda d: not store.active_run(d.run_id)  # noqa: E731
-                await rec.begin(keys, dead=dead, names=names)
+                books.register(lease=60.0)
+                try:
+                    await rec.begin(keys, names=names)
+                finally:
+                    books.retire()
                 summary = {"looked_up": len(rec.results)}
                 store.finish_run(run_id, status="completed", summary=summary)
                 return rec.results

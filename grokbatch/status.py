@@ -29,6 +29,7 @@ class Status:
     units: dict[str, str] = field(default_factory=dict)
     # Per ambiguous job listed: why its last lookup could not settle it, and the way out.
     ways: dict[str, tuple[str | None, Remedy]] = field(default_factory=dict)
+    runners: list[str] = field(default_factory=list)  # runners of this manifest alive now
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class Status:
             "jobs": self.total,
             "states": dict(self.counts) | {"not_started": self.not_started},
             "stale_jobs": self.stale,
+            "runners": self.runners,
             "credits": {
                 n: {
                     "spent": round(u.spent_credits, 6),
@@ -86,6 +88,7 @@ def job_status(
                 status.ways[row.key] = remedy_for(store, row, manifest_path)
     status.not_started = status.total - seen
     status.usage = store.usage(manifest)
+    status.runners = [r.id for r in store.runners(live=True) if r.manifest == manifest]
     return status
 
 
@@ -100,6 +103,8 @@ def format_status(status: Status) -> str:
             f"  {status.stale} stored jobs belong to an earlier version of the "
             "manifest (kept on record, never touched)"
         )
+    if status.runners:
+        lines.append(f"  running now: {', '.join(status.runners)}")
     for name, usage in status.usage.items():
         unit = status.units.get(name, "credits")
         lines.append(
@@ -113,6 +118,9 @@ def format_status(status: Status) -> str:
             extra = row.output_path if row.state is JobState.DONE else (row.error or "")
             if row.state in (JobState.RUNNING, JobState.READY) and row.remote_status:
                 extra = f"{row.remote_status} at {row.provider} (id {row.remote_id})"
+            if row.owner is not None:
+                held = "held by" if row.owner in status.runners else "left by stopped runner"
+                extra = f"{extra}  [{held} {row.owner}]".lstrip()
             lines.append(f"  {row.state.value:<10} {coords}  {extra}".rstrip())
     elif status.rows:
         lines.append(f"  (--all lists every job; {status.total} here)")
@@ -152,6 +160,7 @@ def _row_json(row: JobRow) -> dict[str, Any]:
         "state": row.state.value,
         "remote_id": row.remote_id,
         "remote_status": row.remote_status,
+        "owner": row.owner,
         "output_path": row.output_path,
         "error": row.error,
     }

@@ -5,7 +5,10 @@ The state does not depend on where you stand. A manifest's state database is
 output directories resolve against the manifest's directory, so `grokbatch run
 pipelines/campaign.yaml` finds the same state, budget and files from any directory.
 `--db` / `GROKBATCH_DB` and `--output-dir` override them (relative to where you stand, as
-any command-line path is).
+any command-line path is). `--db` may also be a PostgreSQL URL (postgresql://...), the
+database several runners on several machines share; its password is never shown.
+`GROKBATCH_DB` is ignored in the sandbox (an emulated clip must never land in the real
+state), where only `--db` picks another database.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from .errors import InputError
 from .expand import Expander
 from .jobs import Job
 from .manifest import Manifest, load
-from .state import StateStore, open_store
+from .state import DatabaseURL, StateStore, is_database_url, open_existing, open_store
 
 STATE_DIR = ".grokbatch"
 SANDBOX_ENV = "GROKBATCH_SANDBOX"
+DB_ENV = "GROKBATCH_DB"
 SANDBOX_OUTPUTS = "sandbox"  # the sandbox's outputs: <manifest dir>/sandbox/<output.dir>
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -43,7 +47,7 @@ class Workspace:
 
     manifest: Manifest
     sandbox: bool
-    db: Path
+    db: Path | DatabaseURL  # an SQLite file, or a PostgreSQL server
     output_dir: Path
 
     @property
@@ -56,7 +60,7 @@ class Workspace:
 
     def existing_store(self) -> StateStore | None:
         """The state database if a run ever made it, else None (nothing is created)."""
-        return open_store(self.db) if self.db.exists() else None
+        return open_existing(self.db)
 
     def units(self) -> dict[str, str]:
         return {n: providers.get(n).credit_unit for n in self.manifest.provider_names()}
@@ -74,6 +78,8 @@ def open_workspace(
     loaded = load(manifest)
     use_sandbox = sandbox_requested(sandbox, environ)
     home = Path(manifest).parent
+    if db is None and not use_sandbox:
+        db = (os.environ if environ is None else environ).get(DB_ENV) or None
     return Workspace(
         manifest=loaded,
         sandbox=use_sandbox,
@@ -82,7 +88,7 @@ def open_workspace(
     )
 
 
-def _state_path(db: str | Path | None, home: Path, *, sandbox: bool) -> Path:
+def _state_path(db: str | Path | None, home: Path, *, sandbox: bool) -> Path | DatabaseURL:
     if db is None:
         return home / STATE_DIR / ("sandbox.db" if sandbox else "state.db")
     if str(db).strip() == "":
@@ -90,6 +96,8 @@ def _state_path(db: str | Path | None, home: Path, *, sandbox: bool) -> Path:
             "--db is empty: name the state database file (or leave --db out to use "
             f"{STATE_DIR}/state.db beside the manifest)"
         )
+    if is_database_url(db):
+        return DatabaseURL(str(db).strip())
     path = Path(db)
     if path.is_dir():
         raise InputError(f"--db {db}: is a directory; name a file, e.g. {path / 'state.db'}")

@@ -114,9 +114,12 @@ def test_reconcile_settles_what_the_provider_shows_and_exits_1_while_some_stay(
 ) -> None:
     b = batch(manifest("aimlapi", prompts=3))
     jobs = lose(b, made={0})
-    with open_store(b.db) as store:  # job 2: still SUBMITTING, its run alive (this process)
+    with open_store(b.db) as store:  # job 2: still SUBMITTING, held by a live runner
         store.reset("t-aimlapi", jobs[2].key, run_id=1, reason="test")
-        store.reserve("t-aimlapi", jobs[2].key, run_id=1, credits=1.0, usd=None, limits=_nil())
+        runner = store.register_runner(run_id=1, manifest="t-aimlapi", lease=600.0)
+        store.reserve(
+            "t-aimlapi", jobs[2].key, run_id=1, credits=1.0, usd=None, limits=_nil(), runner=runner
+        )
     time.sleep(0.4)  # job 0's clip is done (latency 0.1 s): AI/ML API logs it
     result = cli(b, "reconcile", "--settle-window", "0.3", "--clock-skew", "0")
     assert result.exit_code == 0, result.output
@@ -127,9 +130,9 @@ def test_reconcile_settles_what_the_provider_shows_and_exits_1_while_some_stay(
     }  # fmt: skip
     assert "found:" in result.output and "never made" in result.output
     assert "a run is sending it now" in result.output
-    # Once that run is over, its submit counts as lost, and is looked up.
+    # Once that runner is gone, its submit counts as lost, and is looked up.
     with open_store(b.db) as store:
-        store.finish_run(1, status="interrupted", summary={})
+        store.retire_runner(runner)
     result = cli(b, "reconcile", "--settle-window", "600")
     assert result.exit_code == 1, result.output  # not listed yet: it may still appear
     assert {r.state for r in b.rows() if r.key == jobs[2].key} == {JobState.AMBIGUOUS}

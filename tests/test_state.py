@@ -88,11 +88,11 @@ def test_migrations_apply_once_and_file_opens_in_sqlite_utils(tmp_path: Path) ->
     try:
         names = [r["name"] for r in db.table(MIGRATIONS_TABLE).rows]
         assert names == [fn.__name__ for fn in MIGRATIONS]
-        assert names[0] == "m001_initial" and "m004_reconcile" in names
-        assert {"runs", "jobs", "events"} <= set(db.table_names())
+        assert names[0] == "m001_initial" and {"m003_claims", "m004_reconcile"} <= set(names)
+        assert {"runs", "jobs", "events", "runners", "submits"} <= set(db.table_names())
         jobs = db.table("jobs")
         assert jobs.pks == ["manifest", "key"]
-        for column in ("provider", "prompt_id", "state", "error_kind", "remote_id", "model"):
+        for column in ("provider", "prompt_id", "state", "error_kind", "remote_id", "owner"):
             assert column in jobs.columns_dict
         indexed = {tuple(ix.columns) for ix in jobs.indexes}
         assert ("manifest", "state") in indexed and ("remote_id",) in indexed

@@ -1,19 +1,27 @@
 """The state interface: every durable fact about a batch goes through a StateStore.
 
-Invariants every backend keeps (SQLite now, PostgreSQL later, several runners sharing one):
+Invariants every backend keeps (SQLite and PostgreSQL, with any number of runners sharing
+one database):
 
 * Each transition is one transaction that also appends its event; a crash leaves either the
   old state or the new one, never half of each.
 * Transitions follow the one table in `transitions.py`: each is compare-and-set on the job's
-  current state, so two runners can never both claim the same job (`reserve` succeeds for
-  exactly one of them), and each returns the job's new row.
+  current state and on who holds it, so two runners can never both claim the same job
+  (`reserve` succeeds for exactly one of them), and each returns the job's new row.
+* A job in flight (SUBMITTING, RUNNING, READY) is held by the runner that claimed it: its
+  `owner` is that runner's id, and only that runner changes it. A runner renews one lease
+  (its row in `runners`) while it lives; once the lease has lapsed (the runner died, or
+  stopped), another runner may take its jobs over (`take_over`), and never before.
 * `reserve` checks the budget and claims the job in the same transaction: spent + reserved,
-  summed over every run of the manifest, never passes the limit, whatever is in flight.
+  summed over every run and every runner of the manifest, never passes the limit, whatever
+  is in flight.
 * `mark_submitted` is the first write after a provider returns a remote id, and it is
   durable when it returns: the runner awaits nothing in between.
-* A job in SUBMITTING when a run starts was sent by a runner that died before recording the
-  answer: it is AMBIGUOUS (maybe paid) unless its provider takes an idempotency key.
-* Secrets never reach the store: callers pass requests without auth headers.
+* A job in SUBMITTING whose runner's lease lapsed was sent by a runner that died before
+  recording the answer: it is AMBIGUOUS (maybe paid) unless its provider takes an
+  idempotency key.
+* Secrets never reach the store: callers pass requests without auth headers, and a
+  database URL's password is never written, logged or shown.
 
 Budget accounting per job: `reserved` holds credits that may still be charged, `spent`
 those known to be charged. A job's claim on the budget is reserved + spent.
@@ -102,6 +110,23 @@ class JobRow:
     updated_at: str
     submitted_at: str | None
     finished_at: str | None
+    owner: str | None = None  # the runner holding the job while it is in flight
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    """A runner process as the `runners` table knows it: who it is and whether it lives."""
+
+    id: str  # e.g. "run12@build-3:4711": the run, the host, the process
+    run_id: int
+    manifest: str
+    hostname: str
+    pid: int
+    started_at: str
+    heartbeat_at: str
+    lease_seconds: float
+    stopped_at: str | None
+    live: bool  # its lease has not lapsed (by the database's clock) and it has not stopped
 
 
 @dataclass(frozen=True)
@@ -199,8 +224,11 @@ class StateStore(ABC):
         credits: float,
         usd: float | None,
         limits: Limits,
+        runner: str | None = None,
     ) -> JobRow:
-        """PENDING → SUBMITTING with credits reserved and attempts + 1, if it fits the budget.
+        """PENDING → SUBMITTING with credits reserved and attempts + 1, if it fits the budget;
+        `runner` holds it from now on. A job another runner is claiming at this very moment
+        raises StateConflictError at once rather than waiting for it.
 
         Raises BudgetExceededError (and changes nothing but a `budget_blocked` event) when
         the job would take its provider past `limits.max_credits` or the manifest past
@@ -209,7 +237,14 @@ class StateStore(ABC):
 
     @abstractmethod
     def mark_submitted(
-        self, manifest: str, key: str, *, run_id: int, remote_id: str, charged: float | None
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        remote_id: str,
+        charged: float | None,
+        runner: str | None = None,
     ) -> JobRow:
         """SUBMITTING → RUNNING with the remote id; durable on return.
 
@@ -218,7 +253,15 @@ class StateStore(ABC):
 
     @abstractmethod
     def release(
-        self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str, failed: bool
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        error: str,
+        error_kind: str,
+        failed: bool,
+        runner: str | None = None,
     ) -> JobRow:
         """SUBMITTING → PENDING (or FAILED): the provider certainly did not accept the submit.
 
@@ -227,12 +270,27 @@ class StateStore(ABC):
 
     @abstractmethod
     def mark_ambiguous(
-        self, manifest: str, key: str, *, run_id: int, error: str, error_kind: str
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        error: str,
+        error_kind: str,
+        runner: str | None = None,
     ) -> JobRow:
         """SUBMITTING → AMBIGUOUS: the answer was lost; the reservation is kept."""
 
     @abstractmethod
-    def record_status(self, manifest: str, key: str, *, run_id: int, remote_status: str) -> JobRow:
+    def record_status(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        remote_status: str,
+        runner: str | None = None,
+    ) -> JobRow:
         """Note the provider's status name (an event only when it changed)."""
 
     @abstractmethod
@@ -244,12 +302,21 @@ class StateStore(ABC):
         run_id: int,
         charged_credits: float | None,
         charged_usd: float | None,
+        runner: str | None = None,
     ) -> JobRow:
         """RUNNING → READY; settles the budget to the reported charge (the estimate if none)."""
 
     @abstractmethod
     def mark_done(
-        self, manifest: str, key: str, *, run_id: int, output_path: str, size: int, sha256: str
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        output_path: str,
+        size: int,
+        sha256: str,
+        runner: str | None = None,
     ) -> JobRow:
         """READY → DONE with the verified output."""
 
@@ -265,19 +332,25 @@ class StateStore(ABC):
         refunded: bool,
         charged_credits: float | None = None,
         charged_usd: float | None = None,
+        runner: str | None = None,
     ) -> JobRow:
         """Any in-flight state → FAILED. Refunded: nothing stays spent; else the charge
         (reported, or the estimate) is spent."""
 
     @abstractmethod
-    def reopen(self, manifest: str, key: str, *, run_id: int, reason: str) -> JobRow:
-        """DONE → READY: the output file is gone or changed; fetch it again, at no charge.
+    def reopen(
+        self, manifest: str, key: str, *, run_id: int, reason: str, runner: str | None = None
+    ) -> JobRow:
+        """DONE → READY, held by `runner`: the output file is gone or changed; fetch it
+        again, at no charge.
 
         The job keeps its remote id and its spent credits: it was paid for once.
         """
 
     @abstractmethod
-    def reset(self, manifest: str, key: str, *, run_id: int, reason: str) -> JobRow:
+    def reset(
+        self, manifest: str, key: str, *, run_id: int, reason: str, runner: str | None = None
+    ) -> JobRow:
         """FAILED or AMBIGUOUS → PENDING, for --retry-failed and --resubmit-ambiguous.
 
         A failed job's spent credits stay spent (they were paid); an ambiguous job's
@@ -293,8 +366,10 @@ class StateStore(ABC):
         run_id: int | None,
         remote_id: str,
         detail: Mapping[str, Any],
+        runner: str | None = None,
     ) -> JobRow:
-        """AMBIGUOUS → RUNNING with the remote id of the job its lost submit made.
+        """AMBIGUOUS → RUNNING with the remote id of the job its lost submit made, held by
+        `runner` (None: a person settling it; the next run takes it over).
 
         The reservation is kept (the job is paid once, when it settles). StateConflictError
         when another job at the same provider already has this remote id.
@@ -302,7 +377,13 @@ class StateStore(ABC):
 
     @abstractmethod
     def not_created(
-        self, manifest: str, key: str, *, run_id: int | None, detail: Mapping[str, Any]
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int | None,
+        detail: Mapping[str, Any],
+        runner: str | None = None,
     ) -> JobRow:
         """AMBIGUOUS → PENDING: its lost submit made nothing; the reservation is returned."""
 
@@ -318,14 +399,41 @@ class StateStore(ABC):
         """Every job at `provider`, in any manifest, that is SUBMITTING or AMBIGUOUS."""
 
     @abstractmethod
-    def active_run(self, run_id: int | None) -> bool:
-        """Whether the run may still be going: recorded as running, and its process alive
-        on this host (a run of another host counts as going: it cannot be told)."""
-
-    @abstractmethod
     def known_remote_ids(self, provider: str, remote_ids: Iterable[str]) -> set[str]:
         """Those of `remote_ids` that some job at `provider` (any manifest) already has."""
 
+    @abstractmethod
+    def take_over(self, manifest: str, key: str, *, run_id: int, runner: str) -> JobRow:
+        """An in-flight job whose holder's lease has lapsed (or that nobody holds) is now
+        `runner`'s, in the state it was left in; the caller then decides what it needs
+        (`resume.decide`). StateConflictError while its holder's lease is live."""
+
+    @abstractmethod
+    def leave(self, manifest: str, key: str, *, run_id: int, runner: str, reason: str) -> JobRow:
+        """The runner stops working on a job it holds in flight (it gave up polling, or is
+        stopping): the job stays as it is, held by nobody, free for another runner to take
+        over at once."""
+
+    # --- runners and their leases -------------------------------------------------------
+    @abstractmethod
+    def register_runner(self, *, run_id: int, manifest: str, lease: float) -> str:
+        """Record a runner with a lease of `lease` seconds (by the database's clock);
+        returns its id, which then owns the jobs it claims."""
+
+    @abstractmethod
+    def renew_lease(self, runner: str) -> bool:
+        """Extend the runner's lease by its length from now; False when it had already
+        lapsed (other runners may have taken its jobs over in the meantime)."""
+
+    @abstractmethod
+    def retire_runner(self, runner: str) -> None:
+        """The runner stops: its lease ends now, so its unfinished jobs are free at once."""
+
+    @abstractmethod
+    def runners(self, *, live: bool = False) -> list[RunnerInfo]:
+        """The runners on record (only those whose lease is live, with `live`), oldest first."""
+
+    # --- events -------------------------------------------------------------------------
     @abstractmethod
     def log(
         self,

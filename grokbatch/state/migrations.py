@@ -1,12 +1,16 @@
-"""The SQLite schema, as numbered migrations applied in order (after simonw/llm).
+"""The schema, as numbered migrations applied in order (after simonw/llm).
+
+Each migration has a SQLite form (a function of a sqlite-utils Database, registered with
+`@migration`, in order) and a PostgreSQL form of the same name (pgschema.py). Where the
+SQL is the same for both, it is written once here as plain statements (`SHARED`).
 
 Invariants:
 
-* A migration is applied once per database file, recorded by name in
-  `_grokbatch_migrations`; migrations are never edited once released, only added.
+* A migration is applied once per database, recorded by name in `_grokbatch_migrations`;
+  migrations are never edited once released, only added.
 * The caller runs `migrate` inside one `BEGIN IMMEDIATE` transaction, so two runners
   opening a new file at the same moment cannot both apply the same migration, and a
-  crash never leaves half a schema.
+  crash never leaves half a schema (PostgreSQL: one transaction under an advisory lock).
 * `_grokbatch_usage` always equals the per-(manifest, provider) sums of the jobs' budget
   columns: triggers keep it, in the same transaction as the change to `jobs`, whoever
   writes (grokbatch, or a person editing the file in Datasette). It holds integer
@@ -24,6 +28,8 @@ Migration = Callable[[Database], None]
 
 MIGRATIONS: list[Migration] = []
 MIGRATIONS_TABLE = "_grokbatch_migrations"
+# Migrations whose SQL both backends run as written: name → statements.
+SHARED: dict[str, tuple[str, ...]] = {}
 
 
 def migration(fn: Migration) -> Migration:
@@ -203,21 +209,51 @@ def m001_initial(db: Database) -> None:
     )
 
 
+CLAIMS = (
+    # One row per runner process; its lease is renewed here, never on its jobs. Times in
+    # lease_expires are seconds since the epoch by the database's clock.
+    "CREATE TABLE runners ("
+    " id TEXT PRIMARY KEY,"
+    " run_id BIGINT NOT NULL REFERENCES runs (id),"
+    " manifest TEXT NOT NULL,"
+    " hostname TEXT NOT NULL,"
+    " pid BIGINT NOT NULL,"
+    " started_at TEXT NOT NULL,"
+    " heartbeat_at TEXT NOT NULL,"
+    " lease_seconds DOUBLE PRECISION NOT NULL,"
+    " lease_expires DOUBLE PRECISION NOT NULL,"
+    " stopped_at TEXT)",
+    # The runner holding a job while it is in flight (NULL otherwise).
+    "ALTER TABLE jobs ADD COLUMN owner TEXT",
+    "CREATE INDEX idx_jobs_owner ON jobs (owner)",
+)
+SHARED["m003_claims"] = CLAIMS
+
+
 @migration
-def m004_reconcile(db: Database) -> None:
+def m003_claims(db: Database) -> None:
+    for statement in CLAIMS:
+        db.execute(statement)
+
+
+RECONCILE = (
     # What each submit carried for the provider to record beside its job (AI/ML API's
     # X-Client-Request-Id): written before the request leaves, so a submit whose answer
     # was lost can be looked up by it.
-    db.table("submits").create(
-        {
-            "manifest": str,
-            "key": str,
-            "attempt": int,
-            "client_request_id": str,
-            "sent_at": str,
-        },
-        pk=("manifest", "key", "attempt"),
-        not_null=["manifest", "key", "attempt", "sent_at"],
-    )
+    "CREATE TABLE submits ("
+    " manifest TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " attempt BIGINT NOT NULL,"
+    " client_request_id TEXT,"
+    " sent_at TEXT NOT NULL,"
+    " PRIMARY KEY (manifest, key, attempt))",
     # Reconciling reads every job in doubt at one provider, across manifests.
-    db.table("jobs").create_index(["provider", "state"])
+    "CREATE INDEX idx_jobs_provider_state ON jobs (provider, state)",
+)
+SHARED["m004_reconcile"] = RECONCILE
+
+
+@migration
+def m004_reconcile(db: Database) -> None:
+    for statement in RECONCILE:
+        db.execute(statement)

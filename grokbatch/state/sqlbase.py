@@ -1,13 +1,16 @@
-"""The SQL every backend shares: connections, rows, and the reads and logs of a store.
+"""The SQL every backend shares: connections, rows, and the reads, logs and job records of
+a store.
 
-`SQLStore` (sql.py) adds the transitions. A backend supplies the connection and its
-dialect (`_tx`, `_read`, the order column for paging, how a row is locked).
+`SQLLeases` (leases.py) adds the runners, `SQLStore` (sql.py) the transitions. A backend
+supplies the connection and its dialect (`_tx`, `_read`, the order column for paging, how a
+row is locked, the database's clock, null-safe equality).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import socket
@@ -17,10 +20,23 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .. import __version__
-from .base import JobRow, JobState, StateStore, Usage
+from .base import JobRecord, JobRow, JobState, StateStore, Usage
 
 MICRO = 1_000_000
 PAGE = 1_000  # rows per jobs() page
+_CHUNK = 5_000  # jobs per add_jobs transaction: short enough not to starve other runners
+
+_INSERT_JOB = (
+    "INSERT INTO jobs (manifest, key, provider, model, prompt_id, coords, request, "
+    "output_path, state, estimated_credits, estimated_usd, price_basis, run_id, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (manifest, key) DO NOTHING"
+)
+# A known job keeps its state; a changed output layout or coordinates apply to it.
+_UPDATE_LAYOUT = (
+    "UPDATE jobs SET output_path = ?, coords = ?, updated_at = ? "
+    "WHERE manifest = ? AND key = ? AND (output_path <> ? OR coords <> ?)"
+)
 
 # JobRow's fields are the jobs table's columns (plus run_id, internal).
 JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRow))
@@ -30,6 +46,8 @@ class Connection(Protocol):
     """What the SQL below needs of a DB-API connection: execute() → a cursor."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
 def now() -> str:
@@ -55,7 +73,7 @@ def job_row(values: Iterable[Any]) -> JobRow:
 
 
 class SQLReads(StateStore):
-    """Runs, reads and the event log over any SQL backend with `?` placeholders."""
+    """Runs, reads, job records and the event log over any SQL backend with `?` placeholders."""
 
     order_column = "rowid"  # insertion order, for paging
 
@@ -121,6 +139,55 @@ class SQLReads(StateStore):
                 key=None,
                 detail={"status": status},
             )
+
+    # --- jobs -----------------------------------------------------------------------------
+    def add_jobs(self, manifest: str, jobs: Iterable[JobRecord], *, run_id: int | None) -> int:
+        """See StateStore.add_jobs. Commits every few thousand jobs so that another runner
+        is never locked out for long; it is idempotent, so a crash midway loses nothing.
+
+        New jobs and changed layouts are written in separate transactions: an insert never
+        waits on a job row another runner holds while it holds the budget totals (which the
+        insert's trigger updates), so runners starting together cannot deadlock.
+        """
+        new = updated = 0
+        it = iter(jobs)
+        while chunk := list(itertools.islice(it, _CHUNK)):
+            at = now()
+            rows = [
+                (
+                    manifest,
+                    j.key,
+                    j.provider,
+                    j.model,
+                    j.prompt_id,
+                    to_json(j.coords),
+                    to_json(j.request),
+                    j.output_path,
+                    JobState.PENDING.value,
+                    j.estimated_credits,
+                    j.estimated_usd,
+                    j.price_basis,
+                    run_id,
+                    at,
+                    at,
+                )
+                for j in chunk
+            ]
+            with self._tx() as conn:
+                new += max(0, conn.executemany(_INSERT_JOB, rows).rowcount)
+            layouts = [(r[7], r[5], at, manifest, r[1], r[7], r[5]) for r in rows]
+            with self._tx() as conn:
+                updated += max(0, conn.executemany(_UPDATE_LAYOUT, layouts).rowcount)
+        with self._tx() as conn:
+            self._event(
+                conn,
+                run_id=run_id,
+                kind="jobs_added",
+                manifest=manifest,
+                key=None,
+                detail={"new": new, "updated": updated},
+            )
+        return new
 
     # --- reads ----------------------------------------------------------------------------
     def get(self, manifest: str, key: str) -> JobRow | None:

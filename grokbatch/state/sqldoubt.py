@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import socket
 from collections.abc import Iterable
 
 from .base import Doubt, JobState
@@ -66,26 +64,6 @@ class SQLDoubts(SQLReads):
                 )
             )
         return out
-
-    def active_run(self, run_id: int | None) -> bool:
-        if run_id is None:
-            return False
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT status, pid, hostname FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-        if row is None or row[0] != "running":
-            return False
-        _, pid, host = row
-        if host != socket.gethostname() or not pid:
-            return True
-        try:
-            os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # it exists, under another user
-        return True
 
     def known_remote_ids(self, provider: str, remote_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()

@@ -1,10 +1,16 @@
-"""The SQLite StateStore: one file, shared by the runner processes of one machine.
+"""The SQLite StateStore: one file, shared by any number of runner processes of one machine.
 
 Invariants (on top of those in base.py and sql.py):
 
-* Every write is one `BEGIN IMMEDIATE` transaction: it takes the file's write lock before
-  reading anything, so a budget check and the claim it allows cannot interleave with
-  another runner's. Other runners wait up to `busy_timeout`, then StateUnavailableError.
+* Every write is one short `BEGIN IMMEDIATE` transaction: it takes the file's write lock
+  before reading anything, so a budget check and the claim it allows cannot interleave
+  with another runner's. Other runners wait up to `busy_timeout`, then
+  StateUnavailableError. SQLite has no row locks: its one writer is what a claim's
+  compare-and-set and the budget guard rely on.
+* One machine only. WAL needs every process on the same host (they share the `-shm`
+  index through memory), and SQLite's locks rely on POSIX advisory locking, which many
+  NFS implementations break: runners on several machines share PostgreSQL, never an
+  SQLite file on a network filesystem.
 * `synchronous=FULL` in WAL mode: when a transition returns, it survives a crash or a
   power cut. `mark_submitted` relies on this to make a remote id durable.
 * No read transaction is held open between calls (`jobs()` pages), so a runner iterating
@@ -13,32 +19,19 @@ Invariants (on top of those in base.py and sql.py):
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from ..errors import StateUnavailableError
-from .base import JobRecord, JobState
 from .migrations import migrate
 from .sql import SQLStore
-from .sqlbase import now, to_json
 
 BUSY_TIMEOUT_S = 10.0
-_CHUNK = 5_000  # jobs per add_jobs transaction: short enough not to starve other runners
-
-_INSERT_JOB = (
-    "INSERT INTO jobs (manifest, key, provider, model, prompt_id, coords, request, "
-    "output_path, state, estimated_credits, estimated_usd, price_basis, run_id, created_at, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (manifest, key) DO UPDATE SET output_path = excluded.output_path, "
-    "coords = excluded.coords, updated_at = excluded.updated_at "
-    "WHERE jobs.output_path IS NOT excluded.output_path OR jobs.coords IS NOT excluded.coords"
-)
 
 
 class SQLiteStore(SQLStore):
@@ -104,58 +97,6 @@ class SQLiteStore(SQLStore):
             except sqlite3.OperationalError as e:
                 raise StateUnavailableError(f"the state database {self.path}: {e}") from e
 
-    # --- jobs -----------------------------------------------------------------------------
-    def add_jobs(self, manifest: str, jobs: Iterable[JobRecord], *, run_id: int | None) -> int:
-        """See StateStore.add_jobs. Commits every few thousand jobs so that another runner
-        is never locked out for long; it is idempotent, so a crash midway loses nothing."""
-        new = updated = 0
-        it = iter(jobs)
-        while chunk := list(itertools.islice(it, _CHUNK)):
-            at = now()
-            rows = [
-                (
-                    manifest,
-                    j.key,
-                    j.provider,
-                    j.model,
-                    j.prompt_id,
-                    to_json(j.coords),
-                    to_json(j.request),
-                    j.output_path,
-                    JobState.PENDING.value,
-                    j.estimated_credits,
-                    j.estimated_usd,
-                    j.price_basis,
-                    run_id,
-                    at,
-                    at,
-                )
-                for j in chunk
-            ]
-            with self._tx() as conn:
-                # An upsert's rowcount counts updates too; the row count tells new from known.
-                before = _count(conn, manifest)
-                changed = conn.executemany(_INSERT_JOB, rows).rowcount
-                added = _count(conn, manifest) - before
-                new += added
-                updated += changed - added
-        with self._tx() as conn:
-            self._event(
-                conn,
-                run_id=run_id,
-                kind="jobs_added",
-                manifest=manifest,
-                key=None,
-                detail={"new": new, "updated": updated},
-            )
-        return new
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def _count(conn: sqlite3.Connection, manifest: str) -> int:
-    return int(
-        conn.execute("SELECT COUNT(*) FROM jobs WHERE manifest = ?", (manifest,)).fetchone()[0]
-    )

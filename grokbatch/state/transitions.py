@@ -1,24 +1,36 @@
 """The one table of a job's allowed state changes, and what each change does to its books.
 
 Every backend applies this table through a single `_transition`: the job row is locked,
-its state checked against the event's from-states (else StateConflictError), the columns
-below are written with the new state, and the event is appended, all in one transaction.
+its state and its holder checked against the event's from-states and claim rule (else
+StateConflictError), the columns below are written with the new state and holder, and the
+event is appended, all in one transaction.
 
-| event      | from                          | to         | books                              |
-|------------|-------------------------------|------------|------------------------------------|
-| reserved   | pending                       | submitting | estimate reserved, attempts + 1    |
-| submitted  | submitting                    | running    | a charge reported at submit spent  |
-| released   | submitting                    | pending    | reservation returned               |
-| refused    | submitting                    | failed     | reservation returned               |
-| ambiguous  | submitting                    | ambiguous  | reservation kept (maybe paid)      |
-| status     | running, ready                | (same)     | —                                  |
-| ready      | running                       | ready      | settled to the reported charge     |
-| done       | ready                         | done       | —                                  |
-| failed     | submitting, running, ready    | failed     | settled; refunded: nothing spent   |
-| reopened   | done                          | ready      | — (paid once; fetched again free)  |
-| reset      | failed, ambiguous             | pending    | reservation becomes spent          |
-| attached   | ambiguous                     | running    | reservation kept: charged once     |
-| not_created| ambiguous                     | pending    | reservation returned               |
+| event      | from              | to         | holder | books                              |
+|------------|-------------------|------------|--------|------------------------------------|
+| reserved   | pending           | submitting | —      | estimate reserved, attempts + 1    |
+| submitted  | submitting        | running    | this   | a charge reported at submit spent  |
+| released   | submitting        | pending    | this   | reservation returned               |
+| refused    | submitting        | failed     | this   | reservation returned               |
+| ambiguous  | submitting        | ambiguous  | this   | reservation kept (maybe paid)      |
+| status     | running, ready    | (same)     | this   | —                                  |
+| ready      | running           | ready      | this   | settled to the reported charge     |
+| done       | ready             | done       | this   | —                                  |
+| failed     | in flight         | failed     | this   | settled; refunded: nothing spent   |
+| reopened   | done              | ready      | —      | — (paid once; fetched again free)  |
+| reset      | failed, ambiguous | pending    | —      | reservation becomes spent          |
+| taken_over | in flight         | (same)     | lapsed | —                                  |
+| left       | in flight         | (same)     | this   | — (held by nobody afterwards)      |
+| attached   | ambiguous         | running    | —      | reservation kept: charged once     |
+| not_created| ambiguous         | pending    | —      | reservation returned               |
+
+In flight: submitting, running or ready. Holder (who must hold the job for the change to
+apply): "this", the runner making the change; "lapsed", nobody or a runner whose lease has
+run out (or that stopped); "—", nobody (the job is not in flight).
+
+A job in flight is held by the runner whose transition put it there, or by nobody once that
+runner `left` it (it stopped working on it: a job timeout, a stop); a job in any other
+state is held by nobody. A caller that names no runner (a single-process tool, a test) is
+the runner `None`, and holds what it claims the same way.
 
 The functions below compute each event's column changes from the job's current row; they
 are pure, so the SQLite and PostgreSQL stores share them.
@@ -61,40 +73,75 @@ class Event(enum.Enum):
     RESET = "reset"
     ATTACHED = "attached"  # a lost submit's job found at the provider (or named by a person)
     NOT_CREATED = "not_created"  # a lost submit certainly made nothing (or a person says so)
+    TAKEN_OVER = "taken_over"
+    LEFT = "left"
+
+
+class Claim(enum.Enum):
+    """Who must hold a job for a transition to apply to it."""
+
+    NONE = "none"  # nobody: the job is not in flight
+    OWN = "own"  # the runner making the change
+    LAPSED = "lapsed"  # nobody, or a runner whose lease has lapsed: it may be taken over
 
 
 @dataclass(frozen=True)
 class Transition:
     sources: frozenset[JobState]
     target: JobState | None  # None: the state stays as it is
+    claim: Claim
+    lets_go: bool = False  # the job is held by nobody afterwards, in flight or not
 
     def allows(self, state: JobState) -> bool:
         return state in self.sources
 
+    def holder_after(self, state: JobState, runner: str | None) -> str | None:
+        """Who holds the job after the change: the runner, while it stays in flight."""
+        return runner if (self.target or state).in_flight and not self.lets_go else None
 
-def _t(sources: tuple[JobState, ...], target: JobState | None) -> Transition:
-    return Transition(frozenset(sources), target)
 
+def _t(
+    sources: tuple[JobState, ...], target: JobState | None, claim: Claim, lets_go: bool = False
+) -> Transition:
+    return Transition(frozenset(sources), target, claim, lets_go)
+
+
+NONE, OWN, LAPSED = Claim.NONE, Claim.OWN, Claim.LAPSED
 
 TRANSITIONS: Mapping[Event, Transition] = {
-    Event.RESERVED: _t((P,), S),
-    Event.SUBMITTED: _t((S,), RUN),
-    Event.RELEASED: _t((S,), P),
-    Event.REFUSED: _t((S,), F),
-    Event.AMBIGUOUS: _t((S,), A),
-    Event.STATUS: _t((RUN, RDY), None),
-    Event.READY: _t((RUN,), RDY),
-    Event.DONE: _t((RDY,), D),
-    Event.FAILED: _t((S, RUN, RDY), F),
-    Event.REOPENED: _t((D,), RDY),
-    Event.RESET: _t((F, A), P),
-    Event.ATTACHED: _t((A,), RUN),
-    Event.NOT_CREATED: _t((A,), P),
+    Event.RESERVED: _t((P,), S, NONE),
+    Event.SUBMITTED: _t((S,), RUN, OWN),
+    Event.RELEASED: _t((S,), P, OWN),
+    Event.REFUSED: _t((S,), F, OWN),
+    Event.AMBIGUOUS: _t((S,), A, OWN),
+    Event.STATUS: _t((RUN, RDY), None, OWN),
+    Event.READY: _t((RUN,), RDY, OWN),
+    Event.DONE: _t((RDY,), D, OWN),
+    Event.FAILED: _t((S, RUN, RDY), F, OWN),
+    Event.REOPENED: _t((D,), RDY, NONE),
+    Event.RESET: _t((F, A), P, NONE),
+    Event.TAKEN_OVER: _t((S, RUN, RDY), None, LAPSED),
+    Event.LEFT: _t((S, RUN, RDY), None, OWN, lets_go=True),
+    Event.ATTACHED: _t((A,), RUN, NONE),
+    Event.NOT_CREATED: _t((A,), P, NONE),
 }
 
 
-def check(event: Event, manifest: str, key: str, state: JobState | None) -> Transition:
-    """The event's transition, or StateConflictError when `state` is not a source of it."""
+def check(
+    event: Event,
+    manifest: str,
+    key: str,
+    state: JobState | None,
+    *,
+    owner: str | None = None,
+    runner: str | None = None,
+    lapsed: bool = False,
+) -> Transition:
+    """The event's transition, or StateConflictError when the job is not in one of its
+    from-states or not held as its claim rule requires.
+
+    `owner` holds the job now, `runner` makes the change, `lapsed`: the owner's lease ran out.
+    """
     transition = TRANSITIONS[event]
     if state is None:
         raise StateConflictError(f"job {key} of {manifest} is unknown")
@@ -103,7 +150,21 @@ def check(event: Event, manifest: str, key: str, state: JobState | None) -> Tran
         raise StateConflictError(
             f"job {key} of {manifest} is {state.value}, not {expected} ({event.value})"
         )
+    if transition.claim is Claim.OWN and owner != runner:
+        raise StateConflictError(
+            f"job {key} of {manifest} is held by {_name(owner)}, not by {_name(runner)} "
+            f"({event.value})"
+        )
+    if transition.claim is Claim.LAPSED and owner not in (None, runner) and not lapsed:
+        raise StateConflictError(
+            f"job {key} of {manifest} is held by runner {owner}, whose lease is live "
+            f"({event.value})"
+        )
     return transition
+
+
+def _name(runner: str | None) -> str:
+    return f"runner {runner}" if runner is not None else "no runner"
 
 
 def r(value: float) -> float:
