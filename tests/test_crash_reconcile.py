@@ -102,7 +102,8 @@ def test_ten_sigkills_in_a_faulted_run_leave_nothing_ambiguous_and_nothing_paid_
         assert stats[name]["paid"] == 12, (name, stats[name])  # each clip paid once
     # The faults did cut submits, and grokbatch settled them by looking them up.
     cut = sum(stats[n]["lost_responses"] + stats[n]["submit_server_errors"] for n in LOOKED_UP)
-    assert cut > 0 and "attached" in kinds
+    settled = [k for k in kinds if k in ("attached", "not_created")]
+    assert cut > 0 and settled, (cut, sorted(set(kinds)))
 
 
 NO_LOOKUP = ("aivideoapi", "pixeldojo", "xai")

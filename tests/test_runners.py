@@ -99,7 +99,7 @@ class Fleet:
         self.env = dict(os.environ) | {"GROKBATCH_DB": db}
         for name in providers.NAMES:
             self.env[f"GROKBATCH_{name.upper()}_BASE_URL"] = emu.base_url(name)
-            self.env[providers.get(name).key_env] = "fleet-key"
+            self.env[providers.get(name).key_env] = emu.api_key(name)
         self.tuning = json.dumps(TUNING | {"lease": lease})
         self.started = 0
 
