@@ -192,6 +192,8 @@ class Books:
             output_path=job.output,
             size=got.size,
             sha256=got.sha256,
+            mtime_ns=got.mtime_ns,
+            inode=got.inode,
         )
         self.reporter.event("done", job, f"{job.output} ({got.size:,} bytes)")
         return self._seen(row)

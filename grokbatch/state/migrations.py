@@ -201,3 +201,27 @@ def m001_initial(db: Database) -> None:
         + _usage_upsert("new", "+")
         + " END"
     )
+
+
+@migration
+def m002_output_stat(db: Database) -> None:
+    """A done job's file as it was written, and the completion times a run learns.
+
+    `output_mtime_ns` and `output_inode` (beside `size`) let a rerun trust a file whose
+    stat still matches without reading it; `completion_times` keeps, per provider and kind
+    of job, the last completion times seen, so the next run times its first status checks
+    from them instead of from a prior.
+    """
+    jobs = db.table("jobs")
+    jobs.add_column("output_mtime_ns", int)
+    jobs.add_column("output_inode", int)
+    db.table("completion_times").create(
+        {
+            "provider": str,
+            "kind": str,  # e.g. "video 6s 720p"
+            "samples": str,  # JSON list of seconds, newest last
+            "updated_at": str,
+        },
+        pk=("provider", "kind"),
+        not_null=["provider", "kind", "samples", "updated_at"],
+    )

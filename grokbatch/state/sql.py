@@ -19,11 +19,12 @@ from ..errors import BudgetExceededError
 from ..formatting import amount
 from . import transitions as tx
 from .base import JobRow, JobState, Limits
-from .sqlbase import JOB_COLUMNS, MICRO, Connection, SQLReads, job_row, micro, now
+from .sqlbase import JOB_COLUMNS, MICRO, Connection, job_row, micro, now
+from .sqlindex import SQLIndex
 from .transitions import Event, Raw
 
 
-class SQLStore(SQLReads):
+class SQLStore(SQLIndex):
     """Transitions and budgets over any SQL backend with `?` placeholders."""
 
     lock_clause = ""  # appended to a SELECT that locks the job's row ("FOR UPDATE")
@@ -231,7 +232,16 @@ class SQLStore(SQLReads):
             )
 
     def mark_done(
-        self, manifest: str, key: str, *, run_id: int, output_path: str, size: int, sha256: str
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int,
+        output_path: str,
+        size: int,
+        sha256: str,
+        mtime_ns: int | None = None,
+        inode: int | None = None,
     ) -> JobRow:
         with self._tx() as conn:
             return self._transition(
@@ -244,6 +254,8 @@ class SQLStore(SQLReads):
                     "output_path": output_path,
                     "size": size,
                     "sha256": sha256,
+                    "output_mtime_ns": mtime_ns,
+                    "output_inode": inode,
                     "error": None,
                     "error_kind": None,
                     "finished_at": now(),
@@ -292,7 +304,13 @@ class SQLStore(SQLReads):
                 manifest,
                 key,
                 run_id=run_id,
-                changes={"size": None, "sha256": None, "finished_at": None},
+                changes={
+                    "size": None,
+                    "sha256": None,
+                    "output_mtime_ns": None,
+                    "output_inode": None,
+                    "finished_at": None,
+                },
                 detail={"reason": reason},
             )
 
