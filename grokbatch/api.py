@@ -31,6 +31,7 @@ from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
 from .runner import RunSettings, run_batch
+from .scheduler import Lister
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
 from .workspace import JobSet, Workspace, open_workspace
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
-_SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
+_SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_min": 0.1, "poll_max": 2.0}
 
 
 def run(
@@ -61,12 +62,14 @@ def run(
     max_usd: float | None = None,
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
+    verify: bool = False,
     sandbox: bool | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
     write_report: bool = True,
+    listers: Mapping[str, Lister] | None = None,
 ) -> RunSummary:
     """Run a manifest to completion (or budget, or interruption); returns how it ended.
 
@@ -82,12 +85,14 @@ def run(
         max_usd=max_usd,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
+        verify=verify,
         sandbox=sandbox,
         reporter=reporter,
         environ=environ,
         emulator_options=emulator_options,
         tuning=tuning,
         write_report=write_report,
+        listers=listers,
     )
     summary: RunSummary = anyio.run(call)
     return summary
@@ -103,30 +108,38 @@ async def run_async(
     max_usd: float | None = None,
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
+    verify: bool = False,
     sandbox: bool | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
     write_report: bool = True,
+    listers: Mapping[str, Lister] | None = None,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
     `db`, `output_dir`, `concurrency`, `max_credits` ({provider: n}), `max_usd`,
-    `retry_failed`, `resubmit_ambiguous` and `sandbox` are the command's options. `reporter`
+    `retry_failed`, `resubmit_ambiguous`, `verify` and `sandbox` are the command's options
+    (`verify`: re-hash every done job's file instead of trusting a matching stat). `reporter`
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
     job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
-    written to report.html in the output directory (`write_report=False`: not).
+    written to report.html in the output directory (`write_report=False`: not). `listers`:
+    per provider, a `scheduler.Lister` whose one request tells which of many running jobs
+    finished (used instead of polling each where it saves requests).
     """
     env = os.environ if environ is None else environ
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
-    jobs = JobSet(ws.manifest)  # raises ManifestError before anything is sent
+    # Expanded once, and kept: the run records and feeds these same jobs.
+    jobs = JobSet(ws.manifest, keep=True)  # raises ManifestError before anything is sent
+    assert jobs.jobs is not None
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
     settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
+    settings = replace(settings, verify=verify)
     with ExitStack() as stack:
         sandbox_urls = None
         if ws.sandbox:
@@ -167,7 +180,7 @@ async def run_async(
             summary = await run_batch(
                 manifest=ws.name,
                 manifest_path=str(Path(manifest).resolve()),
-                jobs=jobs,
+                jobs=jobs.jobs,
                 store=store,
                 clients=clients,
                 files=files_http,
@@ -176,6 +189,7 @@ async def run_async(
                 reporter=reporter if reporter is not None else make_reporter(),
                 units=ws.units(),
                 usd_missing=jobs.usd_missing,
+                listers=listers,
             )
         if write_report:
             summary.report = str(_write_report(ws, store))

@@ -191,6 +191,12 @@ def plan(
 )
 @budget_options
 @resume_options
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-hash every done job's file (by default a file whose size, mtime and inode "
+    "match those recorded when it was written is trusted unread).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -203,6 +209,7 @@ def run(
     max_usd: float | None,
     retry_failed: bool,
     resubmit_ambiguous: bool,
+    verify: bool,
     as_json: bool,
 ) -> None:
     """Run every job of a manifest: submit, poll, download, within the budget.
@@ -223,6 +230,7 @@ def run(
         max_usd=max_usd,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
+        verify=verify,
         sandbox=sandbox,
         reporter=make_reporter(json_mode=as_json),
     )

@@ -1,10 +1,11 @@
 """The runner: records a batch's jobs, decides what each needs, and runs them under the limits.
 
-    decisions (resume.decide, retry.after_*)   pure: facts → what to do
+    decisions (resume.decide, retry.after_*,   pure: facts → what to do
+               timing, agenda)
         ↓
     control (Control)                          slots, request turns, stopping
         ↓
-    lifecycle (Lifecycle, Poller)              one job: claim → submit → poll → download
+    lifecycle (Lifecycle, Scheduler)           one job: claim → submit → poll → download
         ↓
     books (Books) → state (StateStore)         one transition + one event per change
     providers (ProviderClient, adapters)       the only HTTP to providers
@@ -18,6 +19,9 @@ Invariants, each one the reason a user can leave a paid batch running unattended
   submissions, what is in flight finishes, and the run exits 3.
 * Signals only call `Control.stop()`: the first stops new work at the next safe point, the
   second cancels everything at once; every transition is its own transaction.
+* A rerun costs a stat per done job: the batch is expanded once (by the caller) and the
+  store read once (`StateStore.index`); a done job whose file's stat matches is skipped
+  without reading its row or its file, and only new or changed jobs are written.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,19 +38,22 @@ from typing import Any
 import anyio
 import httpx
 
-from .books import Books
+from .books import Books, record_for
 from .budget import BudgetPolicy
 from .control import Control, JobSlot
+from .download import FileStat
 from .errors import AmbiguousSubmitError
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
-from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
 from .resume import Action, actions
 from .retry import Backoff
-from .state.base import JobRow, StateStore
+from .scheduler import Lister, Scheduler
+from .state.base import JobRow, JobState, Known, StateStore
+from .state.sqlbase import to_json
 from .summary import RunSummary, summarise
+from .timing import Learned, PollSettings
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,14 @@ class RunSettings:
     retries: int = 5
     retry_failed: bool = False
     resubmit_ambiguous: bool = False
-    poll_initial: float = 2.0
-    poll_max: float = 30.0
-    poll_factor: float = 1.5
+    verify: bool = False  # re-hash every done job's file, whatever its stat says
+    # Status checks (timing.py): the latest first check (None: the low end of the completion
+    # times learned, or the provider's prior), the shortest and longest gap between two
+    # checks of a job, and without progress the next check at elapsed × (1 + epsilon).
+    poll_initial: float | None = None
+    poll_min: float = 1.0
+    poll_max: float = 60.0
+    poll_epsilon: float = 0.1
     request_timeout: float = 60.0
     job_timeout: float = 3600.0
     download_timeout: float = 600.0
@@ -79,14 +91,25 @@ class RunSettings:
             "retries": self.retries,
             "retry_failed": self.retry_failed,
             "resubmit_ambiguous": self.resubmit_ambiguous,
+            "verify": self.verify,
         }
+
+    def polling(self) -> PollSettings:
+        return PollSettings(
+            first=self.poll_initial,
+            min_gap=self.poll_min,
+            max_gap=self.poll_max,
+            epsilon=self.poll_epsilon,
+            job_timeout=self.job_timeout,
+            retries=self.retries,
+        )
 
 
 async def run_batch(
     *,
     manifest: str,
     manifest_path: str,
-    jobs: Iterable[Job],
+    jobs: Sequence[Job],
     store: StateStore,
     clients: Mapping[str, ProviderClient],
     files: httpx.AsyncClient,
@@ -95,8 +118,12 @@ async def run_batch(
     reporter: Reporter,
     units: Mapping[str, str],
     usd_missing: Collection[str] = (),
+    listers: Mapping[str, Lister] | None = None,
 ) -> RunSummary:
-    """Run every job (`jobs` is iterated twice); returns how it ended."""
+    """Run every job of the batch (expanded once by the caller); returns how it ended.
+
+    `listers`: per provider, where one request lists its finished jobs (see `Lister`).
+    """
     started = time.monotonic()
     options = settings.options() | {
         "max_credits": dict(policy.max_credits),
@@ -112,33 +139,30 @@ async def run_batch(
         usd_missing=usd_missing,
         reporter=reporter,
     )
-    keys: set[str] = set()
-    books.add(_noting(jobs, keys))
+    keys = {job.key for job in jobs}
+    trusted = _record(books, jobs, output_dir=settings.output_dir, rehash=settings.verify)
     control = Control(
         concurrency=settings.concurrency,
         provider_concurrency=settings.provider_concurrency,
         requests_per_minute=settings.requests_per_minute,
     )
     backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_cap, rng=random.Random())
-    poller = Poller(
+    learned = Learned(store.completion_times())
+    scheduler = Scheduler(
         clients=clients,
         control=control,
         books=books,
-        settings=PollSettings(
-            initial=settings.poll_initial,
-            maximum=settings.poll_max,
-            factor=settings.poll_factor,
-            job_timeout=settings.job_timeout,
-            retries=settings.retries,
-        ),
+        settings=settings.polling(),
         backoff=backoff,
+        learned=learned,
+        listers=listers,
     )
     lifecycle = Lifecycle(
         books=books,
         control=control,
         clients=clients,
         files=files,
-        poller=poller,
+        scheduler=scheduler,
         settings=JobSettings(
             output_dir=settings.output_dir,
             retries=settings.retries,
@@ -148,6 +172,11 @@ async def run_batch(
         ),
         backoff=backoff,
     )
+    verified: list[tuple[str, int, int, int]] = []
+
+    def reverified(row: JobRow, stat: FileStat) -> None:
+        verified.append((row.key, stat.size, stat.mtime_ns, stat.inode))
+
     reporter.start(manifest=manifest, total=len(keys))
     try:
         async with anyio.create_task_group() as tg:
@@ -155,13 +184,15 @@ async def run_batch(
             if settings.handle_signals and threading.current_thread() is threading.main_thread():
                 tg.start_soon(_watch_signals, control, reporter)
             tg.start_soon(_tick, books, reporter)
-            async with anyio.create_task_group() as workers:
+            async with scheduler, anyio.create_task_group() as workers:
                 for job, row, action in actions(
-                    jobs,
+                    (job for job in jobs if job.key not in trusted),
                     books.get,
                     output_dir=settings.output_dir,
                     retry_failed=settings.retry_failed,
                     resubmit_ambiguous=settings.resubmit_ambiguous,
+                    rehash=settings.verify,
+                    verified=reverified,
                 ):
                     if control.stopping:
                         break
@@ -174,6 +205,8 @@ async def run_batch(
                     workers.start_soon(_work, lifecycle, slot, job, action, row)
             tg.cancel_scope.cancel()  # stop the ticker and the signal watcher
     finally:
+        store.record_output_stats(manifest, verified)
+        store.save_completion_times(learned.changed())
         reporter.tick(books.counts(), books.budget())
         reporter.finish()
     summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
@@ -181,13 +214,43 @@ async def run_batch(
     return summary
 
 
-_CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
-
-
-def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
+def _record(books: Books, jobs: Sequence[Job], *, output_dir: Path, rehash: bool) -> set[str]:
+    """Store the jobs the store does not know as they are now; the keys of the done jobs
+    whose file's stat still matches (none with `rehash`), which need nothing more."""
+    known = books.store.index(books.manifest)
+    books.store.add_jobs(
+        books.manifest,
+        (record_for(job) for job in jobs if _changed(job, known.get(job.key))),
+        run_id=books.run_id,
+    )
+    trusted: set[str] = set()
+    if rehash:
+        return trusted
     for job in jobs:
-        keys.add(job.key)
-        yield job
+        stored = known.get(job.key)
+        if stored is not None and _intact(stored, job, output_dir):
+            trusted.add(job.key)
+            books.tally.see(job.key, JobState.DONE)
+    return trusted
+
+
+def _changed(job: Job, stored: Known | None) -> bool:
+    return (
+        stored is None or stored.output_path != job.output or stored.coords != to_json(job.coords)
+    )
+
+
+def _intact(stored: Known, job: Job, output_dir: Path) -> bool:
+    """Done, and its file has the size, mtime and inode it had when it was written."""
+    if stored.state is not JobState.DONE or stored.output_path != job.output:
+        return False
+    if stored.mtime_ns is None or stored.inode is None:
+        return False
+    stat = FileStat.of(output_dir / job.output)
+    return stat == FileStat(stored.size or 0, stored.mtime_ns, stored.inode)
+
+
+_CUT_OFF = "a previous run sent this submit and stopped before recording the answer"
 
 
 async def _work(

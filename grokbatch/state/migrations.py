@@ -217,7 +217,7 @@ def m002_output_stat(db: Database) -> None:
     jobs.add_column("output_inode", int)
     db.table("completion_times").create(
         {
-            "provider": str,
+            "provider": str,  # its name; "name at URL" for a base URL of the user's own
             "kind": str,  # e.g. "video 6s 720p"
             "samples": str,  # JSON list of seconds, newest last
             "updated_at": str,
