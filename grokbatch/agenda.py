@@ -61,8 +61,9 @@ class Watch:
     checks: int = 0
     due: float = 0.0
     version: int = 0
-    where: str = "heap"  # heap | out | list | gone
+    where: str = "heap"  # heap | due (being released) | out | list | gone
     found: Polled | None = None  # a list answer that showed it finished
+    poll_only: bool = False  # a list showed it finished without its URL: a poll must tell
     handle: Any = None  # the scheduler's own (its wake-up event)
 
     @property
@@ -170,6 +171,7 @@ class Agenda:
         due: list[Watch] = []
         while (at := self.next_due()) is not None and at <= now:
             _, _, _, watch = heapq.heappop(self._heap)
+            watch.where = "due"
             due.append(watch)
         polls: list[Watch] = []
         lists: dict[str, list[Watch]] = {}
@@ -204,7 +206,7 @@ class Agenda:
 
     @staticmethod
     def _listable(watch: Watch, now: float) -> bool:
-        return watch.elapsed(now) <= watch.estimate.high * OVERDUE
+        return not watch.poll_only and watch.elapsed(now) <= watch.estimate.high * OVERDUE
 
     def listed(
         self, provider: str, covered: list[Watch], found: Mapping[str, Polled] | None, now: float
@@ -229,7 +231,8 @@ class Agenda:
                 watch.where = "out"
                 shown.append(watch)
             elif polled is not None and polled.state.finished:
-                self._push(watch, now)  # finished, but the row lacks the URL: poll it
+                watch.poll_only = True  # finished, but the row lacks the URL: poll it
+                self._push(watch, now)
             else:
                 elapsed = watch.elapsed(now)
                 watch.checks += 1
