@@ -79,7 +79,7 @@ def origin(provider: str, base_url: str | None = None, default_url: str | None =
 @dataclass(frozen=True)
 class PollSettings:
     first: float | None = None  # the latest first check, whatever was learned (tests, sandbox)
-    min_gap: float = 1.0  # the shortest wait between two checks of one job
+    min_gap: float = 0.25  # the shortest wait between two checks of one job
     max_gap: float = 60.0  # the longest: a job far slower than expected is still seen
     epsilon: float = 0.1  # without progress: the next check at elapsed × (1 + epsilon)
     job_timeout: float = 3600.0  # a job still running after this is left for a rerun
@@ -168,8 +168,9 @@ def predict_finish(readings: Sequence[Reading], *, exact: bool = True) -> float 
     """When the job should finish (seconds after its submit) by its progress; None when no
     reading tells.
 
-    Two readings give a rate, whatever the time base. One reading alone is read against the
-    elapsed time, which is trusted only when `exact`: a job submitted by this run is timed
+    Two readings give a rate, whatever the time base. One reading alone gives the earliest
+    finish its rounded figure allows, read against the elapsed time, which is trusted only
+    when `exact`: a job submitted by this run is timed
     from its submit's answer, so it is no older than that says and the prediction errs
     early; a job re-attached is timed from when its submit was recorded, before it was sent,
     and would err late."""
@@ -192,7 +193,9 @@ def predict_finish(readings: Sequence[Reading], *, exact: bool = True) -> float 
         steady = earlier.progress * (last.elapsed - earlier.elapsed) / max(earlier.elapsed, 1e-9)
         if last.progress - earlier.progress < steady / 2:
             return None
-    return last.elapsed * 100.0 / last.progress if exact else None
+    # Providers round their figure (down, as far as anyone shows): 1 % may be 1.99 %. The
+    # earliest finish it allows errs early, so a check aimed at it is never late.
+    return last.elapsed * 100.0 / (last.progress + 1.0) if exact else None
 
 
 def next_check(
@@ -206,8 +209,8 @@ def next_check(
     """Seconds from now to the next check of a job still running after `elapsed` seconds
     (`exact`: see `predict_finish`)."""
     finish = predict_finish(readings, exact=exact)
-    if finish is not None and finish > elapsed:
-        gap = finish * (1.0 + MARGIN) - elapsed
+    if finish is not None:
+        gap = finish * (1.0 + MARGIN) - elapsed  # at 99 %: due about now
     elif elapsed < estimate.low:
         gap = estimate.low - elapsed  # checked early (settings.first): wait for the low end
     else:

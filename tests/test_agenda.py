@@ -44,7 +44,7 @@ def test_the_first_check_comes_at_the_low_end_then_progress_times_the_next() -> 
     polls, lists = a.release(130.0)
     assert polls == [w] and lists == {} and w.where == "out"
     assert a.next_due() is None  # out being checked: in no heap
-    due = a.running(w, now=130.0, progress=60.0)  # 60 % after 30 s: done near 50 s
+    due = a.running(w, now=130.0, progress=59.0)  # 59.x % after 30 s: done near 50 s
     assert due == pytest.approx(100 + 50 * 1.02)
     assert a.release(due) == ([w], {})
 
@@ -209,7 +209,7 @@ CLIPS = spread(61, 30.0, 90.0)  # what Grok Imagine clips take: 60 ± 30 s
 def test_with_progress_a_job_costs_about_two_polls_and_is_seen_within_two_percent() -> None:
     batch = simulate(CLIPS, progress=True)
     assert batch.polls_per_job <= 2.5  # the first check, then the predicted finish
-    assert batch.delay_share <= 0.03
+    assert batch.delay_share <= 0.02
     assert max(batch.delays) <= 0.03 * 90 + 1.0
 
 

@@ -99,13 +99,13 @@ def test_first_check(estimate: Estimate, first: float | None, expected: float) -
     [
         ([], True, None),
         ([Reading(20, None)], True, None),  # an empty xAI 202: no progress told
-        ([Reading(20, 40)], True, 50.0),  # 40 % after 20 s: done near 50 s
+        ([Reading(20, 39)], True, 50.0),  # 39 % (39.99 % rounded down) after 20 s: 50 s
         ([Reading(20, 0)], True, None),  # queued at 0 %: says nothing yet
         ([Reading(20, 100)], True, None),
-        ([Reading(20, 40)], False, None),  # a re-attached job's clock may be off: not alone
+        ([Reading(20, 39)], False, None),  # a re-attached job's clock may be off: not alone
         ([Reading(10, 10), Reading(20, 40)], True, 40.0),  # 3 %/s from a queue: 20 + 60 / 3
         ([Reading(10, 10), Reading(20, 40)], False, 40.0),  # a rate needs no clock
-        ([Reading(19, 38), Reading(20, 40)], True, 50.0),  # a rise of 2 points: too noisy
+        ([Reading(19, 37), Reading(20, 39)], True, 50.0),  # a rise of 2 points: too noisy
     ],
 )
 def test_progress_predicts_the_finish(
@@ -117,8 +117,8 @@ def test_progress_predicts_the_finish(
 @pytest.mark.parametrize(
     ("elapsed", "readings", "settings", "gap"),
     [
-        (20, [Reading(20, 40)], SETTINGS, pytest.approx(50 * 1.02 - 20)),  # just after
-        (9.9, [Reading(9.9, 99)], SETTINGS, 1.0),  # never closer than min_gap
+        (20, [Reading(20, 39)], SETTINGS, pytest.approx(50 * 1.02 - 20)),  # just after
+        (9.9, [Reading(9.9, 99)], SETTINGS, 1.0),  # due now, but never closer than min_gap
         (10, [], PollSettings(first=0.02), 20.0),  # checked early: wait for the low end
         (40, [], SETTINGS, pytest.approx(4.0)),  # no progress: elapsed × epsilon
         (80, [Reading(80, None)], SETTINGS, pytest.approx(8.0)),
