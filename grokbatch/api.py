@@ -192,7 +192,11 @@ async def run_async(
                 listers=listers,
             )
         if write_report:
-            summary.report = str(_write_report(ws, store))
+            page = ws.output_dir / "report.html"
+            # A rerun that changed no job leaves the page as it is: at 100,000 jobs writing
+            # it again would cost more than the rest of the run (`grokbatch report` does).
+            fresh = summary.changed > 0 or not page.exists()
+            summary.report = str(_write_report(ws, store) if fresh else page)
         return summary
 
 

@@ -73,6 +73,7 @@ class Books:
         self.reporter = reporter
         self.tally = Tally()
         self.submitted = 0  # submits this run sent and saw answered
+        self.changed = 0  # transitions this run made
 
     # --- reading --------------------------------------------------------------------------
     def add(self, jobs: Iterable[Job]) -> None:
@@ -97,6 +98,7 @@ class Books:
 
     def _seen(self, row: JobRow) -> JobRow:
         self.tally.see(row.key, row.state)
+        self.changed += 1
         return row
 
     # --- submitting -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ class RunSummary:
     submitted: int = 0  # submits sent by this run
     refused_keys: dict[str, str] = field(default_factory=dict)  # provider → its key variable
     report: str | None = None  # the HTML report written after the run, if any
+    changed: int = 0  # job state changes this run made (none: the last report still holds)
 
     @property
     def unfinished(self) -> int:
@@ -154,5 +155,6 @@ def summarise(books: Books, control: Control, *, keys: set[str], elapsed: float)
         interrupted=control.stopped(Stop.INTERRUPTED),
         elapsed=elapsed,
         submitted=books.submitted,
+        changed=books.changed,
         refused_keys={name: providers.get(name).key_env for name in control.refused},
     )

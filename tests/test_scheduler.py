@@ -114,9 +114,12 @@ def test_a_rerun_trusts_a_file_whose_stat_matches_and_rehashes_one_that_moved(
     b = batch(manifest("aivideoapi", n=3))
     assert b.run().exit_code == 0
     before = b.stats("aivideoapi")
+    page = b.out / "report.html"
+    written = page.stat().st_mtime_ns
     again = b.run()
     assert again.exit_code == 0 and again.counts == {"done": 3} and hashed == []
     assert b.stats("aivideoapi")["polls"] == before["polls"]  # not a request
+    assert again.report == str(page) and page.stat().st_mtime_ns == written  # nothing new
     # Restored from a backup: new mtime and inode, same bytes. Hashed once, then trusted.
     [first, *_] = b.rows()
     path = b.out / first.output_path
@@ -140,8 +143,11 @@ def test_a_changed_file_is_fetched_again_and_verify_rehashes_everything(
     stat = path.stat()
     path.write_bytes(b"\x00" * stat.st_size)  # the same size, other bytes
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    page = b.out / "report.html"
+    page.write_text("stale")
     assert b.run().exit_code == 0
     assert b.stats("aivideoapi")["downloads"] == 4 and b.stats("aivideoapi")["submissions"] == 3
+    assert page.read_text() != "stale"  # a job changed: the report is written again
     assert path.read_bytes()[4:8] == b"ftyp"
     hashed.clear()
     assert b.run(verify=True).exit_code == 0
