@@ -177,6 +177,12 @@ class Agenda:
         lists: dict[str, list[Watch]] = {}
         for provider in {w.provider for w in due}:
             mine = [w for w in due if w.provider == provider]
+            if provider in listers and provider in self._listing:
+                # A list is under way: the next one answers for these, not a poll each.
+                for w in mine:
+                    if self._listable(w, now):
+                        self._push(w, now + self.settings.min_gap)
+                mine = [w for w in mine if w.where == "due"]
             covered = self._cover(provider, mine, now) if provider in listers else []
             if covered:
                 lists[provider] = covered
@@ -184,14 +190,12 @@ class Agenda:
                 for w in covered:
                     w.where = "list"
                     w.version += 1
-            polls += [w for w in mine if w.where != "list"]
+            polls += [w for w in mine if w.where == "due"]
         for w in polls:
             w.where = "out"
         return sorted(polls, key=lambda w: w.due), lists
 
     def _cover(self, provider: str, due: list[Watch], now: float) -> list[Watch]:
-        if provider in self._listing:
-            return []
         fits = [w for w in due if self._listable(w, now)]
         if not fits:
             return []

@@ -206,7 +206,7 @@ class FileStat:
     inode: int
 
     @classmethod
-    def of(cls, path: Path) -> FileStat | None:
+    def of(cls, path: Path | str) -> FileStat | None:
         """The file's stat; None when it is missing or not a regular file."""
         try:
             st = os.stat(path)

@@ -26,6 +26,7 @@ Invariants, each one the reason a user can leave a paid batch running unattended
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -226,9 +227,10 @@ def _record(books: Books, jobs: Sequence[Job], *, output_dir: Path, rehash: bool
     trusted: set[str] = set()
     if rehash:
         return trusted
+    base = str(output_dir)
     for job in jobs:
         stored = known.get(job.key)
-        if stored is not None and _intact(stored, job, output_dir):
+        if stored is not None and _intact(stored, job, base):
             trusted.add(job.key)
             books.tally.see(job.key, JobState.DONE)
     return trusted
@@ -240,13 +242,14 @@ def _changed(job: Job, stored: Known | None) -> bool:
     )
 
 
-def _intact(stored: Known, job: Job, output_dir: Path) -> bool:
+def _intact(stored: Known, job: Job, output_dir: str) -> bool:
     """Done, and its file has the size, mtime and inode it had when it was written."""
     if stored.state is not JobState.DONE or stored.output_path != job.output:
         return False
     if stored.mtime_ns is None or stored.inode is None:
         return False
-    stat = FileStat.of(output_dir / job.output)
+    # A plain string path: pathlib costs more than the stat itself, 100,000 times over.
+    stat = FileStat.of(os.path.join(output_dir, job.output))
     return stat == FileStat(stored.size or 0, stored.mtime_ns, stored.inode)
 
 

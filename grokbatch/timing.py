@@ -56,7 +56,7 @@ PRIORS: Mapping[str, Prior] = {
 DEFAULT_PRIOR = _GROK
 # At a base URL of the user's own (an emulator, a mock server, a proxy) the provider's
 # timing says nothing: check early, and learn.
-ELSEWHERE = Prior(1.0, 60.0, "a base URL of your own: nothing is known until seen")
+ELSEWHERE = Prior(0.25, 60.0, "a base URL of your own: nothing is known until seen")
 
 
 @dataclass(frozen=True)
