@@ -71,7 +71,7 @@ class RunSettings:
     # times learned, or the provider's prior), the shortest and longest gap between two
     # checks of a job, and without progress the next check at elapsed × (1 + epsilon).
     poll_initial: float | None = None
-    poll_min: float = 0.25
+    poll_min: float = 0.02
     poll_max: float = 60.0
     poll_epsilon: float = 0.1
     request_timeout: float = 60.0

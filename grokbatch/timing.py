@@ -26,7 +26,7 @@ from .jobs import Job
 
 KEEP = 50  # completion times kept per provider and kind: recent enough to follow a change
 ENOUGH = 3  # samples before learned times replace the prior
-MARGIN = 0.02  # checks aimed this share after a predicted finish: progress figures round down
+MARGIN = 0.01  # checks aimed this share after a predicted finish: progress figures round down
 MIN_PROGRESS = 1.0  # below this a reading predicts nothing (queued jobs often report 0)
 MIN_RISE = 5.0  # progress points between two readings before they give a rate
 
@@ -79,7 +79,7 @@ def origin(provider: str, base_url: str | None = None, default_url: str | None =
 @dataclass(frozen=True)
 class PollSettings:
     first: float | None = None  # the latest first check, whatever was learned (tests, sandbox)
-    min_gap: float = 0.25  # the shortest wait between two checks of one job
+    min_gap: float = 0.02  # the shortest wait between two checks of one job
     max_gap: float = 60.0  # the longest: a job far slower than expected is still seen
     epsilon: float = 0.1  # without progress: the next check at elapsed × (1 + epsilon)
     job_timeout: float = 3600.0  # a job still running after this is left for a rerun

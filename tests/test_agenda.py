@@ -15,7 +15,7 @@ import pytest
 from grokbatch.agenda import Agenda, Watch
 from grokbatch.jobs import Job
 from grokbatch.providers.wire import Polled, RemoteState
-from grokbatch.timing import Learned, PollSettings
+from grokbatch.timing import MARGIN, Learned, PollSettings
 
 SETTINGS = PollSettings(min_gap=1.0, max_gap=60.0, epsilon=0.1)
 
@@ -45,7 +45,7 @@ def test_the_first_check_comes_at_the_low_end_then_progress_times_the_next() -> 
     assert polls == [w] and lists == {} and w.where == "out"
     assert a.next_due() is None  # out being checked: in no heap
     due = a.running(w, now=130.0, progress=59.0)  # 59.x % after 30 s: done near 50 s
-    assert due == pytest.approx(100 + 50 * 1.02)
+    assert due == pytest.approx(100 + 50 * (1 + MARGIN))
     assert a.release(due) == ([w], {})
 
 

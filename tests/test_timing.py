@@ -8,6 +8,7 @@ from grokbatch.jobs import Job
 from grokbatch.timing import (
     ELSEWHERE,
     KEEP,
+    MARGIN,
     PRIORS,
     Estimate,
     Learned,
@@ -117,7 +118,7 @@ def test_progress_predicts_the_finish(
 @pytest.mark.parametrize(
     ("elapsed", "readings", "settings", "gap"),
     [
-        (20, [Reading(20, 39)], SETTINGS, pytest.approx(50 * 1.02 - 20)),  # just after
+        (20, [Reading(20, 39)], SETTINGS, pytest.approx(50 * (1 + MARGIN) - 20)),  # just after
         (9.9, [Reading(9.9, 99)], SETTINGS, 1.0),  # due now, but never closer than min_gap
         (10, [], PollSettings(first=0.02), 20.0),  # checked early: wait for the low end
         (40, [], SETTINGS, pytest.approx(4.0)),  # no progress: elapsed × epsilon
