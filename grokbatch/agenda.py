@@ -10,8 +10,8 @@ Invariants:
   or resolves it). A heap entry whose watch moved on is skipped (its `version` changed).
 * One list request per provider at a time. A list covers only jobs that may plausibly have
   finished (past the low end of their completion times) and are not overdue (past the high
-  end × OVERDUE: perhaps failed, which a list of completed jobs never shows): those are
-  checked one by one.
+  end, learned or prior, × OVERDUE: perhaps failed, which a list of completed jobs never
+  shows): those are checked one by one.
 * A job covered by a list that did not show it counts as checked then: its next check is
   timed from that moment, as after a poll that said "running".
 """
@@ -64,6 +64,7 @@ class Watch:
     where: str = "heap"  # heap | due (being released) | out | list | gone
     found: Polled | None = None  # a list answer that showed it finished
     poll_only: bool = False  # a list showed it finished without its URL: a poll must tell
+    taught: bool = False  # its completion time was learned
     handle: Any = None  # the scheduler's own (its wake-up event)
 
     @property
@@ -104,7 +105,7 @@ class Agenda:
     ) -> Watch:
         """Start watching a job submitted `since` seconds ago; its first check is due at once
         (`at_once`) or near the low end of its kind's completion times."""
-        where = self.origins.get(job.provider) or origin(job.provider)
+        where = self._origin(job.provider)
         kind = kind_of(job)
         estimate = self.learned.estimate(where, kind)
         watch = Watch(
@@ -119,6 +120,7 @@ class Agenda:
     def running(self, watch: Watch, *, now: float, progress: float | None) -> float:
         """A check found the job still running: note it, and schedule the next; its due time."""
         elapsed = watch.elapsed(now)
+        self._refresh(watch)
         watch.checks += 1
         watch.last_running = elapsed
         watch.readings.append(Reading(elapsed, progress))
@@ -138,8 +140,12 @@ class Agenda:
         """The job was seen finished (successfully): what it teaches, if anything."""
         watch.checks += 1
         self.drop(watch)
-        if not watch.teaches:
+        return self._learn(watch, now)
+
+    def _learn(self, watch: Watch, now: float) -> float | None:
+        if not watch.teaches or watch.taught:
             return None  # re-attached: timed from its record, which may be off by its submit
+        watch.taught = True
         seconds = completion_time(watch.last_running, watch.elapsed(now), watch.readings)
         self.learned.add(watch.label, watch.kind, seconds)
         return seconds
@@ -211,9 +217,10 @@ class Agenda:
         covered = fits + also
         return covered if len(covered) >= MIN_COVER else []
 
-    @staticmethod
-    def _listable(watch: Watch, now: float) -> bool:
-        return not watch.poll_only and watch.elapsed(now) <= watch.estimate.high * OVERDUE
+    def _listable(self, watch: Watch, now: float) -> bool:
+        # Overdue by the prior too: early in a run only the fast jobs have taught anything.
+        high = max(watch.estimate.high, self._origin(watch.provider).prior.high)
+        return not watch.poll_only and watch.elapsed(now) <= high * OVERDUE
 
     def listed(
         self, provider: str, covered: list[Watch], found: Mapping[str, Polled] | None, now: float
@@ -223,32 +230,41 @@ class Agenda:
         when the list failed, polled one by one at once."""
         self._listing.discard(provider)
         shown: list[Watch] = []
+        rest: list[Watch] = []
         for watch in covered:
             if watch.where != "list":
                 continue  # dropped meanwhile (the run stopped, its task ended)
             polled = (found or {}).get(watch.remote_id)
             if found is None:
                 self._push(watch, now)
-            elif (
-                polled is not None
-                and polled.state.finished
-                and (polled.output_urls or polled.state is RemoteState.FAILED)
-            ):
+            elif polled is None or not polled.state.finished:
+                rest.append(watch)
+            elif polled.output_urls or polled.state is RemoteState.FAILED:
                 watch.found = polled
                 watch.where = "out"
                 shown.append(watch)
-            elif polled is not None and polled.state.finished:
+                if polled.state is RemoteState.SUCCEEDED:
+                    self._learn(watch, now)  # before the rest are rescheduled: they use it
+            else:
                 watch.poll_only = True  # finished, but the row lacks the URL: poll it
                 self._push(watch, now)
-            else:
-                elapsed = watch.elapsed(now)
-                watch.checks += 1
-                watch.last_running = elapsed
-                gap = next_check(
-                    elapsed, watch.estimate, watch.readings, self.settings, exact=watch.teaches
-                )
-                self._push(watch, now + gap)
+        for watch in rest:
+            elapsed = watch.elapsed(now)
+            self._refresh(watch)
+            watch.checks += 1
+            watch.last_running = elapsed
+            gap = next_check(
+                elapsed, watch.estimate, watch.readings, self.settings, exact=watch.teaches
+            )
+            self._push(watch, now + gap)
         return shown
+
+    def _origin(self, provider: str) -> Origin:
+        return self.origins.get(provider) or origin(provider)
+
+    def _refresh(self, watch: Watch) -> None:
+        """What its kind's jobs taught since it was submitted times its next checks."""
+        watch.estimate = self.learned.estimate(self._origin(watch.provider), watch.kind)
 
     def _push(self, watch: Watch, due: float) -> None:
         if watch.where == "gone":

@@ -38,6 +38,8 @@ class Prior:
     low: float
     high: float
     source: str
+    # Without progress, the next check at elapsed × (1 + epsilon); None: the setting's.
+    epsilon: float | None = None
 
 
 # Grok Imagine clips take 60 ± 30 s (issue 12, measured at the providers that report it);
@@ -56,7 +58,8 @@ PRIORS: Mapping[str, Prior] = {
 DEFAULT_PRIOR = _GROK
 # At a base URL of the user's own (an emulator, a mock server, a proxy) the provider's
 # timing says nothing: check early, and learn.
-ELSEWHERE = Prior(0.25, 60.0, "a base URL of your own: nothing is known until seen")
+# Until the first job there finishes, each wait doubles: 0.25, 0.5, 1, 2 ... s.
+ELSEWHERE = Prior(0.25, 60.0, "a base URL of your own: nothing is known until seen", 1.0)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Estimate:
     low: float
     high: float
     basis: str  # "learned" (this kind) | "provider" (other kinds, same provider) | "prior"
+    epsilon: float | None = None  # the prior's own, when it has one
 
 
 @dataclass(frozen=True)
@@ -137,13 +141,18 @@ class Learned:
     def estimate(self, where: Origin, kind: str) -> Estimate:
         """The low and high end of what was seen for this kind, else for the provider, else
         the provider's prior."""
-        own = self._times.get((where.label, kind))
-        if own is not None and len(own) >= ENOUGH:
+        own = list(self._times.get((where.label, kind), ()))
+        if len(own) >= ENOUGH:
             return _spread(own, "learned")
         pooled = [s for (p, _), times in self._times.items() if p == where.label for s in times]
         if len(pooled) >= ENOUGH:
             return _spread(pooled, "provider")
-        return Estimate(where.prior.low, where.prior.high, "prior")
+        seen = own or pooled
+        if seen and where.prior.epsilon is not None:
+            # Where nothing was known, the first sighting beats the guess: it sets the
+            # scale at once (its high end stays wide: one job says little of the slowest).
+            return Estimate(min(seen), max(where.prior.high, *seen), "provider")
+        return Estimate(where.prior.low, where.prior.high, "prior", where.prior.epsilon)
 
 
 def _spread(samples: Iterable[float], basis: str) -> Estimate:
@@ -214,7 +223,8 @@ def next_check(
     elif elapsed < estimate.low:
         gap = estimate.low - elapsed  # checked early (settings.first): wait for the low end
     else:
-        gap = elapsed * settings.epsilon
+        epsilon = estimate.epsilon if estimate.epsilon is not None else settings.epsilon
+        gap = elapsed * epsilon
     return min(max(gap, settings.min_gap), settings.max_gap)
 
 

@@ -15,7 +15,7 @@ import pytest
 from grokbatch.agenda import Agenda, Watch
 from grokbatch.jobs import Job
 from grokbatch.providers.wire import Polled, RemoteState
-from grokbatch.timing import MARGIN, Learned, PollSettings
+from grokbatch.timing import MARGIN, Learned, Origin, PollSettings, origin
 
 SETTINGS = PollSettings(min_gap=1.0, max_gap=60.0, epsilon=0.1)
 
@@ -27,9 +27,11 @@ def job(i: int = 0, provider: str = "aivideoapi", duration: int = 6) -> Job:
     )  # fmt: skip
 
 
-def agenda(learned: Learned | None = None, **settings: float) -> Agenda:
+def agenda(
+    learned: Learned | None = None, origins: dict[str, Origin] | None = None, **settings: float
+) -> Agenda:
     chosen = PollSettings(**{**SETTINGS.__dict__, **settings})
-    return Agenda(chosen, learned if learned is not None else Learned())
+    return Agenda(chosen, learned if learned is not None else Learned(), origins)
 
 
 def done(url: str = "https://cdn/x.mp4") -> Polled:
@@ -167,9 +169,12 @@ def simulate(
     lister: bool = False,
     learned: Learned | None = None,
     provider: str = "aivideoapi",
+    elsewhere: bool = False,
 ) -> Batch:
-    """Submit every job at 0 and drive the agenda until all are seen finished."""
-    a = agenda(learned)
+    """Submit every job at 0 and drive the agenda until all are seen finished
+    (`elsewhere`: at a base URL of the user's own, where nothing is known)."""
+    places = {provider: origin(provider, "http://127.0.0.1:8400")} if elsewhere else None
+    a = agenda(learned, places)
     finish: dict[str, float] = {}
     for i, latency in enumerate(latencies):
         a.watch(job(i, provider), f"r{i}", now=0.0)
@@ -238,3 +243,24 @@ def test_a_batch_informed_by_earlier_runs_checks_when_its_jobs_finish() -> None:
     assert runs[-1].polls_per_job <= 5
     cold = simulate(fast, progress=False, provider="pixeldojo")
     assert cold.delay_share == runs[0].delay_share  # nothing learned: the prior again
+
+
+def test_at_an_unknown_url_the_waits_double_until_a_job_finishes_and_then_learn() -> None:
+    """An emulator or mock: first check at 0.25 s, each wait doubled while nothing is seen;
+    the jobs still running take up what the first ones taught."""
+    blind = simulate(CLIPS, progress=False, provider="pixeldojo", elsewhere=True)
+    assert blind.polls_per_job <= 16 and blind.delay_share <= 0.15
+    told = simulate(CLIPS, progress=True, elsewhere=True)
+    assert told.polls_per_job <= 5 and told.delay_share <= 0.02
+    listed = simulate(CLIPS, progress=True, lister=True, provider="vydra", elsewhere=True)
+    assert listed.lists < len(CLIPS) // 2
+
+
+def test_a_job_in_flight_takes_up_what_its_kind_taught_meanwhile() -> None:
+    learned = Learned()
+    a = agenda(learned)
+    slow = a.watch(job(0, "pixeldojo"), "p0", now=0.0)  # prior: 30 s, then 10 % steps
+    a.release(30.0)
+    for seconds in (70.0, 72.0, 75.0):  # meanwhile its kind was seen to take 70 s or more
+        learned.add("pixeldojo", "video 6s", seconds)
+    assert a.running(slow, now=30.0, progress=None) == 70.0  # waits for the low end
