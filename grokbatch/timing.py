@@ -29,6 +29,11 @@ ENOUGH = 3  # samples before learned times replace the prior
 MARGIN = 0.01  # checks aimed this share after a predicted finish: progress figures round down
 MIN_PROGRESS = 1.0  # below this a reading predicts nothing (queued jobs often report 0)
 MIN_RISE = 5.0  # progress points between two readings before they give a rate
+LOW = 0.05  # the first check at this quantile of the completion times seen
+# A job found finished at its first check ended some time before: taken as this share of
+# that time. Lower moves the next runs' first checks earlier faster when they come too
+# late; higher keeps the fastest few jobs from dragging every first check early.
+FOUND_DONE = 0.75
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ class Learned:
 
 def _spread(samples: Iterable[float], basis: str) -> Estimate:
     ordered = sorted(samples)
-    return Estimate(_quantile(ordered, 0.1), _quantile(ordered, 0.9), basis)
+    return Estimate(_quantile(ordered, LOW), _quantile(ordered, 0.9), basis)
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
@@ -234,8 +239,9 @@ def completion_time(
     """What a job seen finished teaches: it finished after `last_running` (the last check
     that found it running; None: the first check found it finished) and by `finished_by`.
     Its progress placed it, if it fits that window; else the window's middle."""
-    after = last_running if last_running is not None else 0.0
+    if last_running is None:
+        return finished_by * FOUND_DONE
     finish = predict_finish(readings)
-    if finish is not None and after <= finish <= finished_by:
+    if finish is not None and last_running <= finish <= finished_by:
         return finish
-    return (after + finished_by) / 2.0
+    return (last_running + finished_by) / 2.0

@@ -236,7 +236,7 @@ def test_a_batch_informed_by_earlier_runs_checks_when_its_jobs_finish() -> None:
     learned = Learned()
     runs = [simulate(fast, progress=False, learned=learned, provider="pixeldojo")]
     assert runs[0].polls_per_job == 1.0 and runs[0].delay_share > 1.0  # all seen at 30 s
-    for _ in range(2):
+    for _ in range(4):
         runs.append(simulate(fast, progress=False, learned=learned, provider="pixeldojo"))
     shares = [r.delay_share for r in runs]
     assert shares == sorted(shares, reverse=True) and shares[-1] < 0.1

@@ -146,7 +146,7 @@ def test_a_job_whose_progress_says_it_is_late_is_checked_by_elapsed_time() -> No
         (40.0, 44.0, [Reading(40, None)], 42.0),  # the middle of the window
         (40.0, 52.0, [Reading(20, 40), Reading(40, 80)], 50.0),  # progress placed it
         (40.0, 44.0, [Reading(20, 10)], 42.0),  # its 200 s is outside the window: ignored
-        (None, 30.0, [], 15.0),  # found finished at the first check: earlier than that
+        (None, 30.0, [], 22.5),  # found finished at the first check: somewhat earlier
     ],
 )
 def test_what_a_finished_job_teaches(
