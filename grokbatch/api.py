@@ -34,7 +34,7 @@ from .runner import RunSettings, run_batch
 from .scheduler import Lister
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
-from .workspace import JobSet, Workspace, open_workspace
+from .workspace import JobSet, Workspace, held, open_workspace
 
 if TYPE_CHECKING:
     from .summary import RunSummary
@@ -141,6 +141,7 @@ async def run_async(
     settings = _settings(ws, concurrency, retry_failed, resubmit_ambiguous, tuning)
     settings = replace(settings, verify=verify)
     with ExitStack() as stack:
+        stack.enter_context(held(jobs.jobs))
         sandbox_urls = None
         if ws.sandbox:
             from .emulator import Emulator, EmulatorConfig

@@ -52,9 +52,10 @@ from .resume import Action, actions
 from .retry import Backoff
 from .scheduler import Lister, Scheduler
 from .state.base import JobRow, JobState, Known, StateStore
-from .state.sqlbase import to_json
+from .state.sqlbase import to_json, to_json_list
 from .summary import RunSummary, summarise
 from .timing import Learned, PollSettings
+from .workspace import collector_paused
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,9 @@ async def run_batch(
         usd_missing=usd_missing,
         reporter=reporter,
     )
-    keys = {job.key for job in jobs}
-    trusted = _record(books, jobs, output_dir=settings.output_dir, rehash=settings.verify)
+    with collector_paused():
+        keys = {job.key for job in jobs}
+        trusted = _record(books, jobs, output_dir=settings.output_dir, rehash=settings.verify)
     control = Control(
         concurrency=settings.concurrency,
         provider_concurrency=settings.provider_concurrency,
@@ -210,7 +212,8 @@ async def run_batch(
         store.save_completion_times(learned.changed())
         reporter.tick(books.counts(), books.budget())
         reporter.finish()
-    summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
+    with collector_paused():
+        summary = summarise(books, control, keys=keys, elapsed=time.monotonic() - started)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
 
@@ -219,27 +222,36 @@ def _record(books: Books, jobs: Sequence[Job], *, output_dir: Path, rehash: bool
     """Store the jobs the store does not know as they are now; the keys of the done jobs
     whose file's stat still matches (none with `rehash`), which need nothing more."""
     known = books.store.index(books.manifest)
+    stored = [known.get(job.key) for job in jobs]
+    del known
     books.store.add_jobs(
-        books.manifest,
-        (record_for(job) for job in jobs if _changed(job, known.get(job.key))),
-        run_id=books.run_id,
+        books.manifest, (record_for(job) for job in _changed(jobs, stored)), run_id=books.run_id
     )
     trusted: set[str] = set()
     if rehash:
         return trusted
     base = str(output_dir)
-    for job in jobs:
-        stored = known.get(job.key)
-        if stored is not None and _intact(stored, job, base):
+    for job, was in zip(jobs, stored, strict=True):
+        if was is not None and _intact(was, job, base):
             trusted.add(job.key)
             books.tally.see(job.key, JobState.DONE)
     return trusted
 
 
-def _changed(job: Job, stored: Known | None) -> bool:
-    return (
-        stored is None or stored.output_path != job.output or stored.coords != to_json(job.coords)
-    )
+def _changed(jobs: Sequence[Job], stored: Sequence[Known | None]) -> list[Job]:
+    """The jobs the store has not, or has with another output path or coordinates."""
+    pairs = list(zip(jobs, stored, strict=True))
+    if all(was is not None and was.output_path == job.output for job, was in pairs):
+        # Every job known at its path: one encode of all their coordinates, compared whole,
+        # costs a fifth of one per job (100,000 jobs: 0.1 s against 0.5 s).
+        now = to_json_list([job.coords for job in jobs])
+        if now == "[" + ", ".join(was.coords for was in stored if was is not None) + "]":
+            return []
+    return [
+        job
+        for job, was in pairs
+        if was is None or was.output_path != job.output or was.coords != to_json(job.coords)
+    ]
 
 
 def _intact(stored: Known, job: Job, output_dir: str) -> bool:
@@ -249,8 +261,11 @@ def _intact(stored: Known, job: Job, output_dir: str) -> bool:
     if stored.mtime_ns is None or stored.inode is None:
         return False
     # A plain string path: pathlib costs more than the stat itself, 100,000 times over.
-    stat = FileStat.of(os.path.join(output_dir, job.output))
-    return stat == FileStat(stored.size or 0, stored.mtime_ns, stored.inode)
+    try:
+        st = os.stat(os.path.join(output_dir, job.output))
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (stored.size, stored.mtime_ns, stored.inode)
 
 
 _CUT_OFF = "a previous run sent this submit and stopped before recording the answer"

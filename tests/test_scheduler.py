@@ -163,3 +163,25 @@ def test_a_changed_file_is_fetched_again_and_verify_rehashes_everything(
 def test_the_emulator_environment_is_the_batch_fixtures(batch: Callable[[str], Batch]) -> None:
     b = batch(manifest("vydra", n=1))
     assert environ_for(b.emu)["GROKBATCH_VYDRA_BASE_URL"] == b.emu.base_url("vydra")
+
+
+def test_a_rerun_writes_no_job_again_unless_its_coordinates_or_path_changed(
+    batch: Callable[[str], Batch],
+) -> None:
+    b = batch(manifest("aivideoapi", n=3))
+    assert b.run().exit_code == 0
+    assert b.run().exit_code == 0
+
+    def recorded() -> dict[str, int]:
+        with open_store(b.db) as store:
+            added = [e for e in store.events("sched-aivideoapi") if e["kind"] == "jobs_added"]
+        detail: dict[str, int] = added[-1]["detail"]
+        return detail
+
+    assert recorded() == {"new": 0, "updated": 0}
+    # The same prompts under another axis name: the same jobs, new coordinates.
+    b.path.write_text(b.path.read_text().replace("{{ n }}", "{{ k }}").replace("{n:", "{k:"))
+    again = b.run()
+    assert again.exit_code == 0 and again.submitted == 0
+    assert recorded() == {"new": 0, "updated": 3}
+    assert {tuple(r.coords) for r in b.rows()} == {("prompt", "k")}

@@ -32,7 +32,7 @@ class SQLIndex(SQLReads):
                 (manifest,),
             ).fetchall()
         states = {s.value: s for s in JobState}
-        return {key: Known(states[state], *rest) for key, state, *rest in rows}
+        return {r[0]: Known(states[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
 
     def record_output_stats(
         self, manifest: str, stats: Iterable[tuple[str, int, int, int]]
