@@ -42,6 +42,7 @@ async def main(base: str, key: str, jobs: int, concurrency: int, out: Path) -> N
     limit = anyio.Semaphore(concurrency)
     pool = httpx.Limits(max_connections=concurrency * 2 + 8)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     async with httpx.AsyncClient(timeout=60.0, limits=pool) as http:
 
         async def bounded(n: int) -> None:
@@ -52,7 +53,9 @@ async def main(base: str, key: str, jobs: int, concurrency: int, out: Path) -> N
             for n in range(jobs):
                 tg.start_soon(bounded, n)
     seconds = time.perf_counter() - started
-    print(json.dumps({"jobs": jobs, "seconds": seconds, "jobs_per_second": jobs / seconds}))
+    cpu = time.process_time() - cpu_started
+    print(json.dumps({"jobs": jobs, "seconds": seconds, "jobs_per_second": jobs / seconds,
+                      "cpu_ms_per_job": 1000 * cpu / jobs}))  # fmt: skip
 
 
 if __name__ == "__main__":
