@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import anyio
 import pytest
 
 from grokbatch import download as download_module
@@ -185,3 +186,64 @@ def test_a_rerun_writes_no_job_again_unless_its_coordinates_or_path_changed(
     assert again.exit_code == 0 and again.submitted == 0
     assert recorded() == {"new": 0, "updated": 3}
     assert {tuple(r.coords) for r in b.rows()} == {("prompt", "k")}
+
+
+@pytest.mark.anyio
+async def test_a_first_stop_wakes_every_job_waiting_for_its_check(tmp_path: Path) -> None:
+    """Jobs whose next check is a minute away end at once when the run stops."""
+    import httpx
+
+    from grokbatch import providers
+    from grokbatch.books import Books, record_for
+    from grokbatch.budget import BudgetPolicy
+    from grokbatch.control import Control
+    from grokbatch.expand import Expander
+    from grokbatch.manifest import loads
+    from grokbatch.providers.client import ProviderClient
+    from grokbatch.retry import Backoff
+    from grokbatch.scheduler import Scheduler
+    from grokbatch.state import Limits, SQLiteStore
+    from grokbatch.timing import PollSettings
+
+    from .conftest import Recorder
+
+    polls = 0
+
+    def running(request: httpx.Request) -> httpx.Response:
+        nonlocal polls
+        polls += 1
+        return httpx.Response(200, json={"jobId": "r", "status": "processing"})
+
+    jobs = list(Expander(loads(manifest("pixeldojo", n=3), path=tmp_path / "m.yaml")).jobs())
+    with SQLiteStore(":memory:") as store:
+        run_id = store.start_run(manifest="sched-pixeldojo", manifest_path="m", options={})
+        store.add_jobs("sched-pixeldojo", (record_for(j) for j in jobs), run_id=run_id)
+        for n, job in enumerate(jobs):  # running at the provider
+            store.reserve("sched-pixeldojo", job.key, run_id=run_id, credits=10, usd=None,
+                          limits=Limits())  # fmt: skip
+            store.mark_submitted("sched-pixeldojo", job.key, run_id=run_id, remote_id=f"r{n}",
+                                 charged=None)  # fmt: skip
+        books = Books(store, manifest="sched-pixeldojo", run_id=run_id, policy=BudgetPolicy(),
+                      units={}, reporter=Recorder())  # fmt: skip
+        control = Control(concurrency=3)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(running)) as http:
+            client = ProviderClient(providers.get("pixeldojo"), http=http,
+                                    base_url="https://pixeldojo.example", api_key="k",
+                                    traced=False)  # fmt: skip
+            scheduler = Scheduler(
+                clients={"pixeldojo": client}, control=control, books=books,
+                settings=PollSettings(first=0.01, min_gap=60.0), backoff=Backoff(),
+            )  # fmt: skip
+            ended: list[object] = []
+
+            async def follow(n: int) -> None:
+                ended.append(await scheduler.until_finished(jobs[n], f"r{n}"))
+
+            with anyio.fail_after(5):
+                async with scheduler, anyio.create_task_group() as tg:
+                    for n in range(3):
+                        tg.start_soon(follow, n)
+                    while polls < 3:  # each checked once, the next check a minute away
+                        await anyio.sleep(0.01)
+                    control.stop()
+    assert ended == [None, None, None] and polls == 3
