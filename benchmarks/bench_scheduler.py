@@ -251,7 +251,8 @@ def _cell(figures: dict[str, float], jobs: int, *, lists: bool) -> str:
     share = f"{figures['delay']:.1f} s ({figures['delay'] / 60:.1%})"
     if lists:
         return (
-            f"**{figures['lists']:.0f} lists** and {figures['polls']:.0f} polls "
+            f"**{figures['lists']:.0f} lists** and {figures['polls']:.0f} "
+            f"poll{'' if figures['polls'] == 1 else 's'} "
             f"({figures['requests'] / jobs:.2f} status requests a job), {share}"
         )
     return f"**{figures['polls'] / jobs:.2f} polls** a job, seen **{share}** after it finished"
