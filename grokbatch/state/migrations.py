@@ -203,25 +203,25 @@ def m001_initial(db: Database) -> None:
     )
 
 
+OUTPUT_STAT = (
+    # A done job's file as it was written (its size is `size`): a rerun trusts a file whose
+    # size, mtime and inode still match without reading it. BIGINT: nanoseconds since 1970.
+    "ALTER TABLE jobs ADD COLUMN output_mtime_ns BIGINT",
+    "ALTER TABLE jobs ADD COLUMN output_inode BIGINT",
+    # The completion times a run learns per provider (its name, or "name at URL" for a base
+    # URL of the user's own) and kind of job ("video 6s 720p"): the last few, as a JSON
+    # list of seconds, newest last. The next run times its first status checks from them.
+    "CREATE TABLE completion_times ("
+    " provider TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " samples TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL,"
+    " PRIMARY KEY (provider, kind))",
+)
+
+
 @migration
 def m002_output_stat(db: Database) -> None:
-    """A done job's file as it was written, and the completion times a run learns.
-
-    `output_mtime_ns` and `output_inode` (beside `size`) let a rerun trust a file whose
-    stat still matches without reading it; `completion_times` keeps, per provider and kind
-    of job, the last completion times seen, so the next run times its first status checks
-    from them instead of from a prior.
-    """
-    jobs = db.table("jobs")
-    jobs.add_column("output_mtime_ns", int)
-    jobs.add_column("output_inode", int)
-    db.table("completion_times").create(
-        {
-            "provider": str,  # its name; "name at URL" for a base URL of the user's own
-            "kind": str,  # e.g. "video 6s 720p"
-            "samples": str,  # JSON list of seconds, newest last
-            "updated_at": str,
-        },
-        pk=("provider", "kind"),
-        not_null=["provider", "kind", "samples", "updated_at"],
-    )
+    """Plain statements, so that the PostgreSQL backend can run them as written."""
+    for statement in OUTPUT_STAT:
+        db.execute(statement)
