@@ -32,10 +32,11 @@ from .plan import Plan, credit_limits, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
 from .runner import RunSettings, run_batch
+from .scheduler import Lister
 from .selection import SelectedJobs, Selection
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
-from .workspace import JobSet, Workspace, open_workspace
+from .workspace import JobSet, Workspace, held, open_workspace
 
 if TYPE_CHECKING:
     from .summary import RunSummary
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 # The emulator finishes a job in seconds: poll it often so the quick start is quick.
-_SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_max": 2.0}
+_SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_min": 0.1, "poll_max": 2.0}
 
 
 async def run_async(
@@ -67,6 +68,7 @@ async def run_async(
     max_usd: float | None = None,
     retry_failed: bool = False,
     resubmit_ambiguous: bool = False,
+    verify: bool = False,
     sandbox: bool | None = None,
     only: Iterable[str] = (),
     limit: int | None = None,
@@ -77,33 +79,39 @@ async def run_async(
     tuning: Mapping[str, Any] | None = None,
     write_report: bool = True,
     on_warning: Callable[[str], None] | None = None,
+    listers: Mapping[str, Lister] | None = None,
 ) -> RunSummary:
     """Run a manifest from inside an event loop (a notebook); `run` is the blocking form.
 
     `db`, `output_dir`, `concurrency`, `requests_per_minute` and `max_credits`
     ({provider: n}, or {"*": n} for every provider), `max_usd`, `retry_failed`,
-    `resubmit_ambiguous`, `sandbox`, `only` (`"AXIS=VALUE"` or `"key=PREFIX"` strings),
-    `limit` and `max_failures` (3, or "10%") are the command's options. `reporter`
+    `resubmit_ambiguous`, `verify` (re-hash every done job's file instead of trusting a
+    matching stat), `sandbox`, `only` (`"AXIS=VALUE"` or `"key=PREFIX"` strings), `limit`
+    and `max_failures` (3, or "10%") are the command's options. `reporter`
     receives the events (default: a live display on a terminal, plain lines otherwise).
     `environ` replaces os.environ (keys, base URLs); `emulator_options` configure the
     sandbox's emulator; `tuning` overrides RunSettings fields such as poll_initial or
     job_timeout (tests and benchmarks use it to run fast). At the end the HTML report is
     written to report.html in the output directory (`write_report=False`: not).
     `on_warning` receives the manifest's warnings (e.g. an exclude that removes nothing).
+    `listers`: per provider, a `scheduler.Lister` whose one request tells which of many
+    running jobs finished (default: every provider that lists its jobs by status).
     """
     env = os.environ if environ is None else environ
     selection = Selection.parse(only, limit)
     halt = FailureLimit.parse(max_failures) if max_failures is not None else None
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
-    # Raises ManifestError before anything is sent, output paths checked on the disk.
-    jobs = JobSet(ws.manifest, output_dir=ws.output_dir)
+    # Expanded once, and kept: the run records and feeds these same jobs. Raises
+    # ManifestError before anything is sent, output paths checked on the disk.
+    jobs = JobSet(ws.manifest, output_dir=ws.output_dir, keep=True)
+    assert jobs.jobs is not None
     if on_warning is not None:
         for warning in jobs.warnings:
             on_warning(warning.format())
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
     policy = _policy(ws.manifest, jobs, max_credits, max_usd)
-    chosen: JobSet | SelectedJobs = SelectedJobs(jobs, selection) if selection else jobs
+    chosen = list(SelectedJobs(jobs, selection)) if selection else jobs.jobs
     settings = _settings(
         ws,
         concurrency=concurrency,
@@ -113,7 +121,9 @@ async def run_async(
         max_failures=halt,
         tuning=tuning,
     )
+    settings = replace(settings, verify=verify)
     with ExitStack() as stack:
+        stack.enter_context(held(jobs.jobs))
         sandbox_urls = start_sandbox(ws, stack, emulator_options)
         connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
         store = stack.enter_context(ws.open_store())
@@ -140,9 +150,14 @@ async def run_async(
                 reporter=reporter if reporter is not None else make_reporter(),
                 units=ws.units(),
                 usd_missing=jobs.usd_missing,
+                listers=listers if listers is not None else _listers(clients),
             )
         if write_report:
-            summary.report = str(_write_report(ws, store))
+            page = ws.output_dir / "report.html"
+            # A rerun that changed no job leaves the page as it is: at 100,000 jobs writing
+            # it again would cost more than the rest of the run (`grokbatch report` does).
+            fresh = summary.changed > 0 or not page.exists()
+            summary.report = str(_write_report(ws, store) if fresh else page)
         return summary
 
 
@@ -335,6 +350,12 @@ def provider_clients(
         )
         for name, conn in connections.items()
     }
+
+
+def _listers(clients: Mapping[str, ProviderClient]) -> dict[str, Lister]:
+    """Every provider whose list of finished jobs tells, in one request, which of many
+    running jobs are through (Vydra, APIFrame, AI/ML API's logs)."""
+    return {name: client for name, client in clients.items() if client.lists_finished}
 
 
 def _policy(

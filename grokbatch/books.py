@@ -93,6 +93,7 @@ class Books:
         self._liveness_ttl = liveness_ttl  # how long a look at the live runners is trusted
         self._live: frozenset[str] = frozenset()
         self._live_at = float("-inf")
+        self.changed = 0  # transitions this run made
 
     # --- reading --------------------------------------------------------------------------
     def add(self, jobs: Iterable[Job]) -> None:
@@ -195,6 +196,7 @@ class Books:
         self.tally.see(row.key, row.state)
         if row.owner is not None and row.owner == self.runner:
             self.touched.add(row.key)
+        self.changed += 1
         return row
 
     # --- submitting -----------------------------------------------------------------------
@@ -366,6 +368,8 @@ class Books:
             size=got.size,
             sha256=got.sha256,
             runner=self.runner,
+            mtime_ns=got.mtime_ns,
+            inode=got.inode,
         )
         self.reporter.event("done", job, f"{job.output} ({got.size:,} bytes)", row=row)
         return self._seen(row)

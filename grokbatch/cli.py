@@ -162,6 +162,12 @@ def show_plan(
     help="List what a run now would submit, attach, fetch or skip, with costs; send nothing, "
     "write nothing, need no key.",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-hash every done job's file (by default a file whose size, mtime and inode "
+    "match those recorded when it was written is trusted unread).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @handle_errors
 def run(
@@ -181,6 +187,7 @@ def run(
     events: str | None,
     progress_every: float,
     dry_run: bool,
+    verify: bool,
     as_json: bool,
 ) -> None:
     """Run every job of a manifest: submit, poll, download, within the budget.
@@ -225,6 +232,7 @@ def run(
         max_usd=max_usd,
         retry_failed=retry_failed,
         resubmit_ambiguous=resubmit_ambiguous,
+        verify=verify,
         sandbox=sandbox,
         only=only,
         limit=limit,

@@ -5,6 +5,9 @@ stop flag. The runner asks for a job slot before it starts a job; the lifecycle 
 request turn before each request and whether it may still submit; signal handlers call
 `stop()` and nothing else (after procrastinate's `Worker.stop`).
 
+A provider's submits, lists and polls share one request budget (`RateLimiter`): its free
+turn goes to a submit before a list or a poll, so polling never sets a run's pace.
+
 Stopping has two strengths. `stop()` once: no new submissions and no new polls; a submit
 already on the wire is awaited so that its answer is recorded. `stop()` twice: the run's
 cancel scope is cancelled at once; every state change is its own transaction, so the state
@@ -15,6 +18,8 @@ close submissions (everywhere, or at one provider) but let what is in flight fin
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -36,30 +41,81 @@ class Stop(enum.Enum):
     FAILURES = "failures"  # --max-failures: too many jobs of this run failed
 
 
+class Turn(enum.IntEnum):
+    """What a request is for. A provider's free request turn goes to the lowest value
+    waiting: submits first, so that a run's pace is set by its submits, not its polls."""
+
+    SUBMIT = 0
+    LIST = 1  # one list request answers for many running jobs
+    POLL = 2
+
+
+class Ticket:
+    """One request waiting for its provider's turn."""
+
+    __slots__ = ("event", "granted", "kind")
+
+    def __init__(self, kind: Turn) -> None:
+        self.kind = kind
+        self.granted = False
+        self.event = anyio.Event()
+
+
 class RateLimiter:
-    """Spaces one provider's requests evenly at `per_minute`, and waits out cool-downs."""
+    """One provider's request budget, shared by its submits, lists and polls.
+
+    Requests are spaced evenly at `per_minute` and held through cool-downs. A turn is given
+    when it comes free, to the most urgent request waiting then (by `Turn`, first come
+    first served within one kind), never claimed ahead: a submit that arrives while polls
+    wait goes before them.
+    """
 
     def __init__(self, per_minute: float | None, *, clock: Clock = time.monotonic) -> None:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._clock = clock
         self._next = 0.0  # the earliest time the next request may go
         self._cool_until = 0.0
+        self._queue: list[tuple[int, int, Ticket]] = []
+        self._seq = itertools.count()
 
     def cool_down(self, seconds: float) -> None:
         """No request before `seconds` from now (a 429's Retry-After): the limit is the
         account's, so one job's 429 slows every job of the provider."""
         self._cool_until = max(self._cool_until, self._clock() + max(0.0, seconds))
 
-    def take(self) -> float:
-        """Take the next request turn; returns the seconds to wait for it.
+    def free_at(self) -> float:
+        return max(self._next, self._cool_until)
 
-        The turn is claimed before the caller sleeps, so concurrent callers queue behind
-        each other instead of all waking at once.
-        """
+    def request(self, kind: Turn) -> Ticket:
+        """Join the queue for a turn; `serve` grants it."""
+        ticket = Ticket(kind)
+        heapq.heappush(self._queue, (int(kind), next(self._seq), ticket))
+        return ticket
+
+    def withdraw(self, ticket: Ticket) -> None:
+        """A waiting request gave up (the run stopped, or its task was cancelled)."""
+        self._queue = [entry for entry in self._queue if entry[2] is not ticket]
+        heapq.heapify(self._queue)
+
+    def serve(self) -> float:
+        """Grant the free turn, if there is one now, to the most urgent request waiting;
+        returns the seconds until the next turn comes free (0: free now)."""
         now = self._clock()
-        turn = max(now, self._next, self._cool_until)
-        self._next = turn + self.interval
-        return turn - now
+        while self._queue and now >= self.free_at():
+            _, _, ticket = heapq.heappop(self._queue)
+            ticket.granted = True
+            ticket.event.set()
+            self._next = now + self.interval
+        return max(0.0, self.free_at() - now)
+
+    def idle(self) -> bool:
+        """Nothing waits and a request may go at once: the caller needs no ticket."""
+        return not self._queue and self.interval == 0 and self._clock() >= self._cool_until
+
+    def wake_all(self) -> None:
+        """Wake every waiting request, to see that the run is stopping."""
+        for _, _, ticket in self._queue:
+            ticket.event.set()
 
 
 class JobSlot:
@@ -113,6 +169,7 @@ class Control:
         self._scope: anyio.CancelScope | None = None
         self._closed: dict[Stop, GrokbatchError | None] = {}
         self._refused: dict[str, GrokbatchError] = {}
+        self._on_stop: list[Callable[[], None]] = []
 
     # --- slots and turns ------------------------------------------------------------------
     async def admit(self, provider: str) -> JobSlot:
@@ -121,12 +178,31 @@ class Control:
         await self._slots.acquire()
         return JobSlot(self, provider)
 
-    async def turn(self, provider: str) -> bool:
-        """Wait for the provider's next request turn; False if the run stopped meanwhile."""
-        wait = self.limiter(provider).take()
-        if wait > 0 and await self.pause(wait):
+    async def turn(self, provider: str, kind: Turn = Turn.SUBMIT) -> bool:
+        """Wait for the provider's next request turn; False if the run stopped meanwhile.
+
+        Submits, lists and polls to one provider share its budget; the free turn goes to
+        the most urgent kind waiting (`Turn`).
+        """
+        if self._stopping.is_set():
             return False
-        return not self._stopping.is_set()
+        limiter = self.limiter(provider)
+        if limiter.idle():
+            return True
+        ticket = limiter.request(kind)
+        try:
+            while not ticket.granted:
+                wait = limiter.serve()
+                if ticket.granted or self._stopping.is_set():
+                    break
+                # Everyone waiting wakes when the turn comes free; the first awake grants
+                # it to the most urgent, and the others sleep on until the next one.
+                with anyio.move_on_after(wait):
+                    await ticket.event.wait()
+        finally:
+            if not ticket.granted:
+                limiter.withdraw(ticket)
+        return ticket.granted and not self._stopping.is_set()
 
     def limiter(self, provider: str) -> RateLimiter:
         limiter = self._limiters.get(provider)
@@ -159,7 +235,15 @@ class Control:
             return True
         self._closed.setdefault(Stop.INTERRUPTED, None)
         self._stopping.set()
+        for limiter in self._limiters.values():
+            limiter.wake_all()
+        for hook in self._on_stop:
+            hook()
         return False
+
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Call `hook` at the first stop (the poll scheduler wakes the jobs it holds)."""
+        self._on_stop.append(hook)
 
     def close(self, reason: Stop, error: GrokbatchError | None = None) -> bool:
         """No more submissions anywhere; True the first time for this reason."""

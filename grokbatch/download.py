@@ -17,8 +17,10 @@ Invariants:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +48,9 @@ class Downloaded:
     size: int
     sha256: str
     content_type: str
+    # Its stat once in place, so that a rerun can trust it without reading it again.
+    mtime_ns: int | None = None
+    inode: int | None = None
 
 
 async def download(
@@ -87,7 +92,15 @@ async def download(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Downloaded(path=dest, size=size, sha256=digest, content_type=content_type)
+    stat = FileStat.of(dest)
+    return Downloaded(
+        path=dest,
+        size=size,
+        sha256=digest,
+        content_type=content_type,
+        mtime_ns=stat.mtime_ns if stat else None,
+        inode=stat.inode if stat else None,
+    )
 
 
 async def _fetch(
@@ -184,14 +197,76 @@ async def _receive(
     return size, sha.hexdigest(), content_type or "application/octet-stream"
 
 
-def verify(path: Path, *, size: int, sha256: str) -> bool:
-    """True when path exists with exactly this size and sha256."""
+@dataclass(frozen=True)
+class FileStat:
+    """What a stat says of a file: enough to tell that it was not replaced or rewritten."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path | str) -> FileStat | None:
+        """The file's stat; None when it is missing or not a regular file."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat_module.S_ISREG(st.st_mode):
+            return None
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class Verdict(enum.Enum):
+    """What a rerun found of a done job's file."""
+
+    SAME = "same"  # the stat matches the one recorded when it was written: trusted unread
+    VERIFIED = "verified"  # re-hashed (stat changed, or asked to): the content is the same
+    CHANGED = "changed"  # missing, or its size or content differs
+
+
+def verify(
+    path: Path,
+    *,
+    size: int,
+    sha256: str,
+    mtime_ns: int | None = None,
+    inode: int | None = None,
+    rehash: bool = False,
+) -> bool:
+    """True when path exists with exactly this size and sha256; see `check_output`."""
+    verdict, _ = check_output(
+        path, size=size, sha256=sha256, mtime_ns=mtime_ns, inode=inode, rehash=rehash
+    )
+    return verdict is not Verdict.CHANGED
+
+
+def check_output(
+    path: Path,
+    *,
+    size: int,
+    sha256: str,
+    mtime_ns: int | None,
+    inode: int | None,
+    rehash: bool = False,
+) -> tuple[Verdict, FileStat | None]:
+    """Whether a done job's file is still what was downloaded, and its current stat.
+
+    A file whose size, mtime_ns and inode all match the recorded ones is trusted without
+    being read (the stat of a file written in place changes its mtime; a copy, a restore
+    or a replacement changes its inode). Without a recorded stat, when it differs, or with
+    `rehash`, the file is hashed again.
+    """
+    now = FileStat.of(path)
+    if now is None or now.size != size:
+        return Verdict.CHANGED, now
+    if not rehash and (now.mtime_ns, now.inode) == (mtime_ns, inode):
+        return Verdict.SAME, now
     try:
-        if path.stat().st_size != size:
-            return False
-    except FileNotFoundError:
-        return False
-    return sha256_file(path) == sha256
+        same = sha256_file(path) == sha256
+    except OSError:
+        return Verdict.CHANGED, now
+    return (Verdict.VERIFIED if same else Verdict.CHANGED), now
 
 
 def sha256_file(path: Path) -> str:

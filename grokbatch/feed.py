@@ -21,7 +21,8 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +30,15 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from .books import Books
+from .books import Books, record_for
 from .control import Control, JobSlot
+from .download import FileStat
 from .errors import AmbiguousSubmitError, StateConflictError, StateError
 from .jobs import Job
 from .lifecycle import Lifecycle
 from .resume import Action, actions
-from .state.base import JobRow
+from .state.base import JobRow, JobState, Known
+from .state.sqlbase import to_json, to_json_list
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class FeedSettings:
     retry_failed: bool = False
     resubmit_ambiguous: bool = False
     check_every: float = 2.0  # seconds between looks at the jobs other runners hold
+    rehash: bool = False  # --verify: read and hash every done job's file
+    # Hears of each done file hashed again and found unchanged, with its new stat.
+    verified: Callable[[JobRow, FileStat], None] | None = None
 
 
 class Feed:
@@ -128,6 +134,8 @@ class Feed:
             retry_failed=self.settings.retry_failed,
             resubmit_ambiguous=self.settings.resubmit_ambiguous,
             held=self.books.held,
+            rehash=self.settings.rehash,
+            verified=self.settings.verified,
         )
 
     async def drained(self) -> None:
@@ -187,3 +195,53 @@ class Feed:
             )
         except StateConflictError as exc:
             self.books.note("elsewhere", job, f"another runner has it: {exc}")
+
+
+def record(books: Books, jobs: Sequence[Job], *, output_dir: Path, rehash: bool) -> set[str]:
+    """Store the jobs the store does not know as they are now; the keys of the done jobs
+    whose file's stat still matches (none with `rehash`), which need nothing more."""
+    known = books.store.index(books.manifest)
+    stored = [known.get(job.key) for job in jobs]
+    del known
+    books.store.add_jobs(
+        books.manifest, (record_for(job) for job in _changed(jobs, stored)), run_id=books.run_id
+    )
+    trusted: set[str] = set()
+    if rehash:
+        return trusted
+    base = str(output_dir)
+    for job, was in zip(jobs, stored, strict=True):
+        if was is not None and _intact(was, job, base):
+            trusted.add(job.key)
+            books.tally.see(job.key, JobState.DONE)
+    return trusted
+
+
+def _changed(jobs: Sequence[Job], stored: Sequence[Known | None]) -> list[Job]:
+    """The jobs the store has not, or has with another output path or coordinates."""
+    pairs = list(zip(jobs, stored, strict=True))
+    if all(was is not None and was.output_path == job.output for job, was in pairs):
+        # Every job known at its path: one encode of all their coordinates, compared whole,
+        # costs a fifth of one per job (100,000 jobs: 0.1 s against 0.5 s).
+        now = to_json_list([job.coords for job in jobs])
+        if now == "[" + ", ".join(was.coords for was in stored if was is not None) + "]":
+            return []
+    return [
+        job
+        for job, was in pairs
+        if was is None or was.output_path != job.output or was.coords != to_json(job.coords)
+    ]
+
+
+def _intact(stored: Known, job: Job, output_dir: str) -> bool:
+    """Done, and its file has the size, mtime and inode it had when it was written."""
+    if stored.state is not JobState.DONE or stored.output_path != job.output:
+        return False
+    if stored.mtime_ns is None or stored.inode is None:
+        return False
+    # A plain string path: pathlib costs more than the stat itself, 100,000 times over.
+    try:
+        st = os.stat(os.path.join(output_dir, job.output))
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (stored.size, stored.mtime_ns, stored.inode)

@@ -18,6 +18,7 @@ The invariants that make a paid batch safe to leave unattended live here:
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import anyio
 import httpx
 
 from .books import Books
-from .control import Control, Stop
+from .control import Control, Stop, Turn
 from .download import download
 from .errors import (
     AmbiguousSubmitError,
@@ -43,11 +44,11 @@ from .errors import (
     TransientError,
 )
 from .jobs import Job
-from .polling import Poller
 from .providers.client import ProviderClient, Wire
 from .providers.wire import Polled, RemoteState, Submitted
 from .resume import Action
 from .retry import Backoff, Do, after_download_error, after_submit_error
+from .scheduler import Scheduler
 from .state.base import JobRow, JobState
 
 
@@ -70,7 +71,7 @@ class Lifecycle:
         control: Control,
         clients: Mapping[str, ProviderClient],
         files: httpx.AsyncClient,
-        poller: Poller,
+        scheduler: Scheduler,
         settings: JobSettings,
         backoff: Backoff,
     ) -> None:
@@ -78,7 +79,7 @@ class Lifecycle:
         self.control = control
         self.clients = clients
         self.files = files  # never carries a key: outputs live on CDNs that redirect
-        self.poller = poller
+        self.scheduler = scheduler
         self.settings = settings
         self.backoff = backoff
 
@@ -106,7 +107,7 @@ class Lifecycle:
             if submitted is None:
                 return
             remote_id = submitted.remote_id
-            polled = submitted.result or await self.poller.until_finished(job, remote_id)
+            polled = submitted.result or await self.scheduler.until_finished(job, remote_id)
             running = True
         else:
             assert row is not None and row.remote_id is not None
@@ -116,7 +117,9 @@ class Lifecycle:
                 self.books.reopen(job, "output file missing or changed")
             if running:
                 self.books.note("attached", job, f"id={remote_id}", row=row)
-            polled = await self.poller.until_finished(job, remote_id, at_once=not running)
+            polled = await self.scheduler.until_finished(
+                job, remote_id, at_once=not running, since=_since(row.submitted_at)
+            )
         if polled is None:
             return
         await self.finish(job, remote_id, polled, running=running)
@@ -129,7 +132,7 @@ class Lifecycle:
         idempotent = client.provider.idempotent_submit
         number = claim.attempts if claim is not None else 0
         for attempt in itertools.count():
-            if not await self.control.turn(job.provider):
+            if not await self.control.turn(job.provider, Turn.SUBMIT):
                 return None
             if not self.control.may_submit(job.provider):
                 return None
@@ -246,7 +249,7 @@ class Lifecycle:
                 )
                 if decision.do is Do.REFRESH:
                     refreshed = True
-                    fresh = await self.poller.until_finished(job, remote_id, at_once=True)
+                    fresh = await self.scheduler.until_finished(job, remote_id, at_once=True)
                     if fresh is None:
                         return
                     if fresh.state is not RemoteState.SUCCEEDED:
@@ -287,6 +290,17 @@ class Lifecycle:
                 self.books.note("failed", job, f"{error}; a rerun tries again")
         except StateConflictError as conflict:  # taken over meanwhile: theirs now
             self.books.note("elsewhere", job, f"{error}; another runner has it: {conflict}")
+
+
+def _since(submitted_at: str | None) -> float:
+    """Seconds since a stored submit (its progress is read against that); 0 if unknown."""
+    try:
+        at = dt.datetime.fromisoformat(submitted_at or "")
+    except ValueError:
+        return 0.0
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return max(0.0, (dt.datetime.now(dt.UTC) - at).total_seconds())
 
 
 def _unsent(why: str) -> TransientError:

@@ -11,7 +11,7 @@ This table is the resume contract (the README's "Resume" section describes it):
 |                       | (safe); otherwise: mark AMBIGUOUS and report (maybe paid)       |
 | RUNNING               | take over, re-attach: poll its remote id                        |
 | READY                 | take over, poll once for a fresh URL, download                  |
-| DONE, file verified   | skip                                                            |
+| DONE, file verified   | skip (its stat matches; else, or with --verify, re-hashed)      |
 | DONE, file gone/bad   | reopen (no charge), poll for a URL, download again              |
 | FAILED                | skip; with --retry-failed: reset and submit (paid again)        |
 | AMBIGUOUS             | skip and report; with --resubmit-ambiguous: reset and submit    |
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from . import providers
-from .download import verify
+from .download import FileStat, Verdict, check_output
 from .jobs import Job
 from .state.base import JobRow, JobState
 
@@ -120,15 +120,30 @@ def actions(
     retry_failed: bool,
     resubmit_ambiguous: bool,
     held: Callable[[JobRow], bool] = lambda row: False,
+    rehash: bool = False,
+    verified: Callable[[JobRow, FileStat], None] | None = None,
 ) -> Iterator[tuple[Job, JobRow | None, Action]]:
     """Each job with its stored row (looked up by key) and what a run does with it now.
 
     `run` and `plan` both walk the batch through this, so the plan prices exactly what the
-    run will submit. `held(row)`: whether a live runner other than this one holds the job.
+    run will submit. A done job's file is trusted when its stat matches the one recorded
+    (`rehash`: read and hash every file instead); `verified` hears of each file that was
+    hashed again and found unchanged, with its new stat. `held(row)`: whether a live runner
+    other than this one holds the job.
     """
 
     def output_ok(row: JobRow) -> bool:
-        return verify(output_dir / row.output_path, size=row.size or 0, sha256=row.sha256 or "")
+        verdict, stat = check_output(
+            output_dir / row.output_path,
+            size=row.size or 0,
+            sha256=row.sha256 or "",
+            mtime_ns=row.output_mtime_ns,
+            inode=row.output_inode,
+            rehash=rehash,
+        )
+        if verdict is Verdict.VERIFIED and stat is not None and verified is not None:
+            verified(row, stat)
+        return verdict is not Verdict.CHANGED
 
     for job in jobs:
         row = stored(job.key)

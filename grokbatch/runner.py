@@ -1,10 +1,12 @@
 """The runner: records a batch's jobs, decides what each needs, and runs them under the limits.
 
-    decisions (resume.decide, retry.after_*)   pure: facts → what to do
+    decisions (resume.decide, retry.after_*,   pure: facts → what to do
+               timing, agenda, reconcile)
         ↓
     control (Control)                          slots, request turns, stopping
         ↓
-    lifecycle (Lifecycle, Poller)              one job: claim → submit → poll → download
+    feed (Feed), lookup (Reconciler)           which jobs need work, here and now
+    lifecycle (Lifecycle, Scheduler)           one job: claim → submit → poll → download
         ↓
     books (Books) → state (StateStore)         one transition + one event per change
     providers (ProviderClient, adapters)       the only HTTP to providers
@@ -23,8 +25,11 @@ Invariants, each one the reason a user can leave a paid batch running unattended
   stays until the batch's jobs in flight elsewhere are finished or taken over (feed.py).
   A run that ends, however it ends short of SIGKILL, ends its lease at once.
 * Lost submits are looked up at the provider where it allows (lookup.py) before anything is
-  sent, and again after the walk while a window is still open; what settles runs as any
-  other job.
+  sent, and again once this runner's own jobs are through while a window is still open;
+  what settles runs as any other job.
+* A rerun costs a stat per done job: the batch is expanded once (by the caller) and the
+  store read once (`StateStore.index`); a done job whose file's stat matches is skipped
+  without reading its row or its file, and only new or changed jobs are written.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,19 +49,22 @@ import httpx
 from .books import Books
 from .budget import BudgetPolicy
 from .control import Control, Stop
+from .download import FileStat
 from .errors import StateError
-from .feed import Feed, FeedSettings
+from .feed import Feed, FeedSettings, record
 from .halt import FailureLimit
 from .jobs import Job
 from .lifecycle import JobSettings, Lifecycle
 from .lookup import Reconciler
-from .polling import Poller, PollSettings
 from .progress import Reporter
 from .providers.client import ProviderClient
 from .reconcile import Settings as LookupSettings
 from .retry import Backoff
-from .state.base import StateStore
+from .scheduler import Lister, Scheduler
+from .state.base import JobRow, StateStore
 from .summary import RunSummary, summarise
+from .timing import Learned, PollSettings
+from .workspace import collector_paused
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,14 @@ class RunSettings:
     retries: int = 5
     retry_failed: bool = False
     resubmit_ambiguous: bool = False
-    poll_initial: float = 2.0
-    poll_max: float = 30.0
-    poll_factor: float = 1.5
+    verify: bool = False  # re-hash every done job's file, whatever its stat says
+    # Status checks (timing.py): the latest first check (None: the low end of the completion
+    # times learned, or the provider's prior), the shortest and longest gap between two
+    # checks of a job, and without progress the next check at elapsed × (1 + epsilon).
+    poll_initial: float | None = None
+    poll_min: float = 0.02
+    poll_max: float = 60.0
+    poll_epsilon: float = 0.1
     request_timeout: float = 60.0
     job_timeout: float = 3600.0
     download_timeout: float = 600.0
@@ -94,15 +107,26 @@ class RunSettings:
             "retries": self.retries,
             "retry_failed": self.retry_failed,
             "resubmit_ambiguous": self.resubmit_ambiguous,
+            "verify": self.verify,
             "max_failures": str(self.max_failures) if self.max_failures else None,
         }
+
+    def polling(self) -> PollSettings:
+        return PollSettings(
+            first=self.poll_initial,
+            min_gap=self.poll_min,
+            max_gap=self.poll_max,
+            epsilon=self.poll_epsilon,
+            job_timeout=self.job_timeout,
+            retries=self.retries,
+        )
 
 
 async def run_batch(
     *,
     manifest: str,
     manifest_path: str,
-    jobs: Iterable[Job],
+    jobs: Sequence[Job],
     store: StateStore,
     clients: Mapping[str, ProviderClient],
     files: httpx.AsyncClient,
@@ -111,8 +135,12 @@ async def run_batch(
     reporter: Reporter,
     units: Mapping[str, str],
     usd_missing: Collection[str] = (),
+    listers: Mapping[str, Lister] | None = None,
 ) -> RunSummary:
-    """Run every job (`jobs` is iterated twice); returns how it ended."""
+    """Run every job of the batch (expanded once by the caller); returns how it ended.
+
+    `listers`: per provider, where one request lists its finished jobs (see `Lister`).
+    """
     started = time.monotonic()
     options = settings.options() | {
         "max_credits": dict(policy.max_credits),
@@ -128,8 +156,9 @@ async def run_batch(
         usd_missing=usd_missing,
         reporter=reporter,
     )
-    keys: set[str] = set()
-    books.add(_noting(jobs, keys))
+    with collector_paused():
+        keys = {job.key for job in jobs}
+        trusted = record(books, jobs, output_dir=settings.output_dir, rehash=settings.verify)
     books.register(lease=settings.lease)
     control = Control(
         concurrency=settings.concurrency,
@@ -137,25 +166,22 @@ async def run_batch(
         requests_per_minute=settings.requests_per_minute,
     )
     backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_cap, rng=random.Random())
-    poller = Poller(
+    learned = Learned(store.completion_times())
+    scheduler = Scheduler(
         clients=clients,
         control=control,
         books=books,
-        settings=PollSettings(
-            initial=settings.poll_initial,
-            maximum=settings.poll_max,
-            factor=settings.poll_factor,
-            job_timeout=settings.job_timeout,
-            retries=settings.retries,
-        ),
+        settings=settings.polling(),
         backoff=backoff,
+        learned=learned,
+        listers=listers,
     )
     lifecycle = Lifecycle(
         books=books,
         control=control,
         clients=clients,
         files=files,
-        poller=poller,
+        scheduler=scheduler,
         settings=JobSettings(
             output_dir=settings.output_dir,
             retries=settings.retries,
@@ -176,11 +202,18 @@ async def run_batch(
         ),
         manifest_path=manifest_path,
     )
+    verified: list[tuple[str, int, int, int]] = []
+
+    def reverified(row: JobRow, stat: FileStat) -> None:
+        verified.append((row.key, stat.size, stat.mtime_ns, stat.inode))
+
     feeding = FeedSettings(
         output_dir=settings.output_dir,
         retry_failed=settings.retry_failed,
         resubmit_ambiguous=settings.resubmit_ambiguous,
         check_every=min(settings.lease / 4, 2.0),
+        rehash=settings.verify,
+        verified=reverified,
     )
     halt = _halt_on_failures(books, control, settings.max_failures, total=len(keys))
     reporter.start(manifest=manifest, total=len(keys), run_id=run_id)
@@ -194,7 +227,7 @@ async def run_batch(
             tg.start_soon(_heartbeat, books, settings.lease / 3)
             # Before anything is sent: a job made now must not pass for a lost submit's.
             await reconciler.begin(keys)
-            async with anyio.create_task_group() as workers:
+            async with scheduler, anyio.create_task_group() as workers:
                 feed = Feed(
                     books=books,
                     control=control,
@@ -204,31 +237,28 @@ async def run_batch(
                     after=halt,
                 )
                 workers.start_soon(feed.sweep, jobs, keys)
-                await feed.walk(jobs)
+                await feed.walk(job for job in jobs if job.key not in trusted)
                 await feed.drained()
                 # The run's own jobs are through: lost submits a lookup settles (those
                 # cut now too) run like any other job.
                 await reconciler.follow_up(keys, feed.start)
             tg.cancel_scope.cancel()  # stop the ticker, the heartbeat and the signal watcher
-        summary = summarise(
-            books,
-            control,
-            keys=keys,
-            elapsed=time.monotonic() - started,
-            max_failures=str(settings.max_failures) if settings.max_failures else None,
-        )
+        with collector_paused():
+            summary = summarise(
+                books,
+                control,
+                keys=keys,
+                elapsed=time.monotonic() - started,
+                max_failures=str(settings.max_failures) if settings.max_failures else None,
+            )
     finally:
+        store.record_output_stats(manifest, verified)
+        store.save_completion_times(learned.changed())
         books.retire()
         reporter.tick(books.counts(), books.budget())
         reporter.finish(summary)
     store.finish_run(run_id, status=summary.status, summary=summary.to_json())
     return summary
-
-
-def _noting(jobs: Iterable[Job], keys: set[str]) -> Iterable[Job]:
-    for job in jobs:
-        keys.add(job.key)
-        yield job
 
 
 async def _heartbeat(books: Books, every: float) -> None:

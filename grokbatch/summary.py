@@ -42,6 +42,7 @@ class RunSummary:
     max_failures: str | None = None  # as given: "3" or "10%"
     failed_this_run: int = 0
     report: str | None = None  # the HTML report written after the run, if any
+    changed: int = 0  # job state changes this run made (none: the last report still holds)
 
     @property
     def unfinished(self) -> int:
@@ -141,10 +142,14 @@ def summarise(
     """The summary of a run, from what the store holds of this manifest's current jobs."""
     counts: Counter[str] = Counter()
     attention: dict[JobState, list[dict[str, Any]]] = {JobState.AMBIGUOUS: [], JobState.FAILED: []}
-    for row in books.store.jobs(books.manifest):
+    # Counted from the compact index, and only the rows that need attention read in full:
+    # a rerun of 100,000 done jobs reads no JSON.
+    for key, known in books.store.index(books.manifest).items():
+        if key in keys:
+            counts[known.state.value] += 1
+    for row in books.store.jobs(books.manifest, states=tuple(attention)):
         if row.key not in keys:
             continue
-        counts[row.state.value] += 1
         listed = attention.get(row.state)
         if listed is not None and len(listed) < LISTED:
             listed.append(
@@ -169,6 +174,7 @@ def summarise(
         interrupted=control.stopped(Stop.INTERRUPTED),
         elapsed=elapsed,
         submitted=books.submitted,
+        changed=books.changed,
         refused_keys={name: providers.get(name).key_env for name in control.refused},
         failures_stopped=control.stopped(Stop.FAILURES),
         max_failures=max_failures,

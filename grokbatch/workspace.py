@@ -13,9 +13,11 @@ state), where only `--db` picks another database.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,26 +126,38 @@ def _output_dir(
 
 
 class JobSet:
-    """The jobs of a validated manifest; iterating twice yields the same jobs.
+    """The jobs of a validated manifest, expanded once.
 
-    With `output_dir`, every output path is checked against that directory first.
+    With `output_dir`, every output path is checked against that directory first. With
+    `keep` (what `run` asks) the jobs are kept as they come, about 0.9 KB each (90 MB at
+    100,000 jobs), so the run records, decides and feeds them without expanding again.
+    Without, iterating expands the manifest again and nothing is held.
     """
 
-    def __init__(self, manifest: Manifest, *, output_dir: Path | None = None) -> None:
+    def __init__(
+        self, manifest: Manifest, *, output_dir: Path | None = None, keep: bool = False
+    ) -> None:
         self.manifest = manifest
         expander = Expander(manifest, output_dir=output_dir)
+        kept: list[Job] = []
         count = 0
         missing: set[str] = set()
-        for job in expander.jobs():
-            count += 1
-            if job.usd is None:
-                missing.add(job.provider)
+        with collector_paused():
+            for job in expander.jobs():
+                count += 1
+                if job.usd is None:
+                    missing.add(job.provider)
+                if keep:
+                    kept.append(job)
         expander.raise_problems()
         self.warnings = expander.warnings  # e.g. an exclude that removes nothing
         self.count = count
         self.usd_missing = frozenset(missing)  # providers with no price in USD
+        self.jobs: Sequence[Job] | None = kept if keep else None
 
     def __iter__(self) -> Iterator[Job]:
+        if self.jobs is not None:
+            return iter(self.jobs)
         return Expander(self.manifest).jobs(explain_clashes=False)
 
     def __len__(self) -> int:
@@ -163,3 +177,27 @@ class JobSet:
                 f"be kept; declare prices.<provider>.usd_per_credit in the manifest, or use "
                 "--max-credits"
             )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while a batch is built: 100,000 jobs made at once, all of them
+    kept, would only be scanned again and again (a quarter of the expansion's time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextmanager
+def held(jobs: Sequence[Job]) -> Iterator[None]:
+    """While a run holds its jobs (for all of it), the collector leaves them out of every
+    scan; afterwards they are collectable again."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -43,6 +43,7 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
 # Run settings that make a run against the emulator fast: poll and back off in tens of ms.
 FAST = {
     "poll_initial": 0.02,
+    "poll_min": 0.01,
     "poll_max": 0.2,
     "backoff_base": 0.01,
     "backoff_cap": 0.2,

@@ -26,12 +26,13 @@ from grokbatch.emulator import Emulator
 from grokbatch.expand import Expander
 from grokbatch.lifecycle import JobSettings, Lifecycle
 from grokbatch.manifest import loads
-from grokbatch.polling import Poller, PollSettings
 from grokbatch.progress import Reporter
 from grokbatch.providers.client import ProviderClient
 from grokbatch.retry import Backoff
+from grokbatch.scheduler import Scheduler
 from grokbatch.state import SQLiteStore
 from grokbatch.state.base import JobState
+from grokbatch.timing import PollSettings
 
 from .conftest import FAST, Batch, environ_for
 
@@ -102,7 +103,7 @@ async def test_a_submit_cut_off_before_its_first_byte_left_is_released(
                 control=control,
                 clients={"pixeldojo": client},
                 files=http,
-                poller=Poller(
+                scheduler=Scheduler(
                     clients={"pixeldojo": client}, control=control, books=books,
                     settings=PollSettings(), backoff=backoff,
                 ),

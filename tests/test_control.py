@@ -8,7 +8,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from grokbatch.control import Control, RateLimiter, Stop
+from grokbatch.control import Control, RateLimiter, Stop, Ticket, Turn
 from grokbatch.errors import AuthenticationError, BudgetExceededError
 
 
@@ -20,28 +20,105 @@ class FakeClock:
         return self.now
 
 
+def granted(tickets: list[Ticket]) -> list[int]:
+    return [i for i, t in enumerate(tickets) if t.granted]
+
+
 def test_requests_are_spaced_at_the_rate() -> None:
     clock = FakeClock()
     limiter = RateLimiter(60.0, clock=clock)  # one a second
-    # Four callers at once queue one second apart: each turn is taken before sleeping.
-    assert [limiter.take() for _ in range(4)] == [0.0, 1.0, 2.0, 3.0]
+    tickets = [limiter.request(Turn.SUBMIT) for _ in range(4)]
+    waits = []
+    for _ in range(4):
+        waits.append(limiter.serve())
+        clock.now += 1.0
+    assert waits == [1.0, 1.0, 1.0, 1.0] and granted(tickets) == [0, 1, 2, 3]
+    assert limiter.serve() == 0.0  # nothing waits, and the next turn is free
     clock.now += 10  # idle: the next request goes at once
-    assert limiter.take() == 0.0
+    late = limiter.request(Turn.POLL)
+    assert limiter.serve() == 1.0 and late.granted
+
+
+def test_a_free_turn_goes_to_a_submit_before_the_polls_that_waited_longer() -> None:
+    """Submits first: a run's pace is its submits', whatever its polls want."""
+    clock = FakeClock()
+    limiter = RateLimiter(60.0, clock=clock)
+    first = limiter.request(Turn.POLL)
+    limiter.serve()
+    assert first.granted  # the provider was idle: at once
+    polls = [limiter.request(Turn.POLL) for _ in range(3)]
+    assert limiter.serve() == 1.0 and not any(t.granted for t in polls)
+    clock.now += 0.5
+    submit = limiter.request(Turn.SUBMIT)  # arrives while three polls wait
+    listing = limiter.request(Turn.LIST)
+    order = []
+    for _ in range(5):
+        clock.now += 1.0
+        limiter.serve()
+        order.append(next(t for t in (submit, listing, *polls) if t.granted and t not in order))
+    assert order == [submit, listing, *polls]  # then lists, then polls, first come first
+    withdrawn = limiter.request(Turn.SUBMIT)
+    limiter.withdraw(withdrawn)  # gave up (stopped): never granted
+    later = limiter.request(Turn.POLL)
+    clock.now += 1.0
+    limiter.serve()
+    assert later.granted and not withdrawn.granted
 
 
 def test_no_limit_never_waits() -> None:
     limiter = RateLimiter(None, clock=FakeClock())
-    assert [limiter.take() for _ in range(10)] == [0.0] * 10
+    assert limiter.idle()
+    tickets = [limiter.request(Turn.POLL) for _ in range(10)]
+    assert limiter.serve() == 0.0 and all(t.granted for t in tickets)
 
 
 def test_a_cool_down_holds_every_request_of_the_provider_only() -> None:
     clock = FakeClock()
     control = Control(concurrency=2, requests_per_minute={"vydra": 60}, clock=clock)
     control.cool_down("vydra", 5.0)
-    assert control.limiter("vydra").take() == 5.0
-    assert control.limiter("apiframe").take() == 0.0  # another provider is not held
+    vydra = control.limiter("vydra")
+    ticket = vydra.request(Turn.SUBMIT)
+    assert vydra.serve() == 5.0 and not ticket.granted
+    assert control.limiter("apiframe").idle()  # another provider is not held
     control.cool_down("vydra", None)  # no Retry-After: nothing changes
-    assert control.limiter("vydra").take() == 6.0  # the rate spacing follows the cool-down
+    clock.now += 5.0
+    assert vydra.serve() == 1.0 and ticket.granted  # the rate spacing follows the cool-down
+
+
+@pytest.mark.anyio
+async def test_turns_are_taken_in_priority_order_in_real_time() -> None:
+    control = Control(concurrency=4, requests_per_minute={"xai": 6000})  # 10 ms apart
+    order: list[str] = []
+
+    async def ask(name: str, kind: Turn) -> None:
+        assert await control.turn("xai", kind)
+        order.append(name)
+
+    assert await control.turn("xai", Turn.POLL)  # the turn now taken: the rest must queue
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, "poll-1", Turn.POLL)
+        tg.start_soon(ask, "poll-2", Turn.POLL)
+        await anyio.sleep(0)
+        tg.start_soon(ask, "submit", Turn.SUBMIT)
+    assert order == ["submit", "poll-1", "poll-2"]
+
+
+@pytest.mark.anyio
+async def test_a_stop_releases_requests_waiting_for_their_turn() -> None:
+    control = Control(concurrency=2, requests_per_minute={"xai": 1})  # a minute apart
+    assert await control.turn("xai")
+    results: list[bool] = []
+
+    async def wait_turn() -> None:
+        results.append(await control.turn("xai", Turn.POLL))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_turn)
+            await anyio.sleep(0.01)
+            control.stop()
+    assert results == [False]
+    assert not control.limiter("xai")._queue  # withdrawn
 
 
 @pytest.mark.anyio

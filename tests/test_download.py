@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from grokbatch.download import Downloaded, download, sha256_file, verify
+from grokbatch import download as download_module
+from grokbatch.download import (
+    Downloaded,
+    FileStat,
+    Verdict,
+    check_output,
+    download,
+    sha256_file,
+    verify,
+)
 from grokbatch.errors import DownloadError, OutputExpiredError, RateLimitedError, TransientError
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
@@ -51,9 +61,11 @@ async def test_downloads_atomically_with_size_and_hash(tmp_path: Path) -> None:
     dest = tmp_path / "new" / "dir" / "clip.mp4"
     async with client(serve(MP4)) as http:
         got = await download(http, SIGNED, dest, kind="video")
+    st = dest.stat()  # the stat once in place, for a rerun to trust it unread
     assert got == Downloaded(
-        path=dest, size=len(MP4), sha256=hashlib.sha256(MP4).hexdigest(), content_type="video/mp4"
-    )
+        path=dest, size=len(MP4), sha256=hashlib.sha256(MP4).hexdigest(), content_type="video/mp4",
+        mtime_ns=st.st_mtime_ns, inode=st.st_ino,
+    )  # fmt: skip
     assert dest.read_bytes() == MP4
     assert leftovers(dest.parent) == ["clip.mp4"]
     assert verify(dest, size=got.size, sha256=got.sha256)
@@ -290,3 +302,59 @@ async def test_mid_stream_disconnect_leaves_nothing(tmp_path: Path, server: str)
         with pytest.raises(OutputExpiredError):
             await download(http, f"{server}/expired.mp4", dest, kind="video")
     check_failed(tmp_path, dest)
+
+
+# --- a rerun trusts a file at the cost of a stat ---------------------------------------------
+
+
+def written(path: Path, data: bytes) -> FileStat:
+    path.write_bytes(data)
+    stat = FileStat.of(path)
+    assert stat is not None
+    return stat
+
+
+def test_a_file_whose_stat_matches_is_trusted_without_being_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "clip.mp4"
+    stat = written(path, MP4)
+    digest = hashlib.sha256(MP4).hexdigest()
+    reads: list[Path] = []
+    real = download_module.sha256_file
+    monkeypatch.setattr(download_module, "sha256_file", lambda p: reads.append(p) or real(p))
+    kw = {"size": len(MP4), "sha256": digest, "mtime_ns": stat.mtime_ns, "inode": stat.inode}
+    assert check_output(path, **kw) == (Verdict.SAME, stat)
+    assert reads == []  # not a byte read
+    assert check_output(path, **kw, rehash=True) == (Verdict.VERIFIED, stat)  # run --verify
+    assert reads == [path]
+
+
+def test_a_changed_stat_rehashes_and_tells_a_copy_from_a_different_file(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    stat = written(path, MP4)
+    kw = {"size": len(MP4), "sha256": hashlib.sha256(MP4).hexdigest()}
+    recorded = {"mtime_ns": stat.mtime_ns, "inode": stat.inode}
+    # Restored from a backup: a new inode and mtime, the same bytes.
+    path.unlink()
+    copy = written(path, MP4)
+    os.utime(path, ns=(stat.mtime_ns + 5_000_000_000, stat.mtime_ns + 5_000_000_000))
+    verdict, now = check_output(path, **kw, **recorded)
+    assert verdict is Verdict.VERIFIED and now is not None and now.mtime_ns != stat.mtime_ns
+    assert now.inode == copy.inode
+    # Rewritten in place with other bytes of the same size: the mtime moves, the hash differs.
+    path.write_bytes(MP4[:-1] + b"!")
+    assert check_output(path, **kw, mtime_ns=now.mtime_ns, inode=now.inode)[0] is Verdict.CHANGED
+    # Missing, or another size: changed, and nothing is read.
+    assert check_output(tmp_path / "gone.mp4", **kw, **recorded) == (Verdict.CHANGED, None)
+    path.write_bytes(MP4 + b"more")
+    assert check_output(path, **kw, **recorded)[0] is Verdict.CHANGED
+
+
+def test_no_recorded_stat_means_rehash(tmp_path: Path) -> None:
+    """Jobs done before the stat was recorded (m002_output_stat) are hashed once."""
+    path = tmp_path / "clip.mp4"
+    written(path, MP4)
+    kw = {"size": len(MP4), "sha256": hashlib.sha256(MP4).hexdigest()}
+    assert check_output(path, **kw, mtime_ns=None, inode=None)[0] is Verdict.VERIFIED
+    assert check_output(tmp_path, **kw, mtime_ns=None, inode=None) == (Verdict.CHANGED, None)

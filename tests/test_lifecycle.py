@@ -23,12 +23,13 @@ from grokbatch.control import Control, Stop
 from grokbatch.expand import Expander
 from grokbatch.lifecycle import JobSettings, Lifecycle
 from grokbatch.manifest import loads
-from grokbatch.polling import Poller, PollSettings
 from grokbatch.providers.client import ProviderClient
 from grokbatch.resume import Action
 from grokbatch.retry import Backoff
+from grokbatch.scheduler import Scheduler
 from grokbatch.state import SQLiteStore
 from grokbatch.state.base import JobState
+from grokbatch.timing import PollSettings
 
 from .conftest import Recorder
 from .media import mp4_bytes  # MP4 headers, written box by box
@@ -100,11 +101,11 @@ class Walk:
             traced=False,  # a mock transport reports no trace events
         )
         backoff = Backoff(base=0.001, cap=0.001, rng=random.Random(1))
-        poller = Poller(
+        self.scheduler = Scheduler(
             clients={provider: client},
             control=self.control,
             books=self.books,
-            settings=PollSettings(initial=0.001, maximum=0.001, retries=3),
+            settings=PollSettings(first=0.001, min_gap=0.001, max_gap=0.001, retries=3),
             backoff=backoff,
         )
         self.lifecycle = Lifecycle(
@@ -112,14 +113,15 @@ class Walk:
             control=self.control,
             clients={provider: client},
             files=self.http,
-            poller=poller,
+            scheduler=self.scheduler,
             settings=JobSettings(output_dir=tmp_path / "out", retries=3),
             backoff=backoff,
         )
 
     async def run(self, action: Action = Action.SUBMIT) -> Any:
         row = self.store.get("walk", self.job.key)
-        await self.lifecycle.run(self.job, action, row)
+        async with self.scheduler:
+            await self.lifecycle.run(self.job, action, row)
         await self.http.aclose()
         return self.store.get("walk", self.job.key)
 

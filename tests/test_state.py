@@ -88,8 +88,10 @@ def test_migrations_apply_once_and_file_opens_in_sqlite_utils(tmp_path: Path) ->
     try:
         names = [r["name"] for r in db.table(MIGRATIONS_TABLE).rows]
         assert names == [fn.__name__ for fn in MIGRATIONS]
-        assert names[0] == "m001_initial" and {"m003_claims", "m004_reconcile"} <= set(names)
-        assert {"runs", "jobs", "events", "runners", "submits"} <= set(db.table_names())
+        assert names == ["m001_initial", "m002_output_stat", "m003_claims", "m004_reconcile"]
+        assert {"runs", "jobs", "events", "runners", "submits", "completion_times"} <= set(
+            db.table_names()
+        )
         jobs = db.table("jobs")
         assert jobs.pks == ["manifest", "key"]
         for column in ("provider", "prompt_id", "state", "error_kind", "remote_id", "owner"):
@@ -348,3 +350,91 @@ def test_reopen_turns_a_done_job_back_to_ready_without_charging(tmp_path: Path) 
         assert store.usage("m")["apiframe"].spent_credits == 10.0
     finally:
         store.close()
+
+
+# --- m002_output_stat: a rerun at the cost of a stat; learned completion times -------------
+
+
+def done(store: SQLiteStore, run: int, i: int, **stat: int) -> None:
+    key = f"key{i:06d}"
+    assert reserve(store, run, i)
+    store.mark_submitted(M, key, run_id=run, remote_id=f"r{i}", charged=None)
+    store.mark_ready(M, key, run_id=run, charged_credits=None, charged_usd=None)
+    store.mark_done(M, key, run_id=run, output_path=f"out/{i}.mp4", size=100, sha256="ab" * 32,
+                    **stat)  # fmt: skip
+
+
+def test_a_done_job_keeps_its_file_stat_until_it_is_reopened(store: SQLiteStore, run: int) -> None:
+    store.add_jobs(M, [record(1), record(2)], run_id=run)
+    done(store, run, 1, mtime_ns=1_700_000_000_123_456_789, inode=42)
+    row = store.get(M, "key000001")
+    assert row is not None and (row.output_mtime_ns, row.output_inode) == (
+        1_700_000_000_123_456_789, 42,
+    )  # fmt: skip
+    index = store.index(M)
+    assert set(index) == {"key000001", "key000002"}
+    one = index["key000001"]
+    assert (one.state, one.output_path, one.size, one.mtime_ns, one.inode) == (
+        JobState.DONE, "out/1.mp4", 100, 1_700_000_000_123_456_789, 42,
+    )  # fmt: skip
+    assert json.loads(one.coords) == {"prompt": "p1", "duration": 6, "i": 1}
+    assert index["key000002"].state is JobState.PENDING and index["key000002"].size is None
+    reopened = store.reopen(M, "key000001", run_id=run, reason="file gone")
+    assert (reopened.size, reopened.output_mtime_ns, reopened.output_inode) == (None, None, None)
+
+
+def test_a_reverified_stat_is_recorded_only_for_the_same_done_file(
+    store: SQLiteStore, run: int
+) -> None:
+    store.add_jobs(M, [record(1), record(2)], run_id=run)
+    done(store, run, 1)  # done before stats were recorded
+    store.record_output_stats(
+        M,
+        [
+            ("key000001", 100, 5, 6),
+            ("key000002", 100, 7, 8),  # not done: never vouched for
+            ("nope", 100, 9, 9),
+        ],
+    )
+    assert store.index(M)["key000001"][-2:] == (5, 6)
+    assert store.index(M)["key000002"][-2:] == (None, None)
+    store.record_output_stats(M, [("key000001", 99, 1, 1)])  # another size: not this file
+    assert store.index(M)["key000001"][-2:] == (5, 6)
+    assert [e["kind"] for e in store.events(M, key="key000001")][-1] == "done"  # no event
+
+
+def test_completion_times_are_kept_per_provider_and_kind(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with SQLiteStore(path) as store:
+        assert store.completion_times() == {}
+        store.save_completion_times({("xai", "video 6s 720p"): [61.25, 58.0]})
+        store.save_completion_times({("xai", "video 6s 720p"): [61.25, 58.0, 70.1234]})
+        store.save_completion_times({("aimlapi", "video 10s 1080p"): [107.0]})
+    with SQLiteStore(path) as store:  # the next run starts informed
+        assert store.completion_times() == {
+            ("xai", "video 6s 720p"): [61.25, 58.0, 70.123],
+            ("aimlapi", "video 10s 1080p"): [107.0],
+        }
+        store.db.execute("UPDATE completion_times SET samples = 'oops' WHERE provider = 'xai'")
+        assert list(store.completion_times()) == [("aimlapi", "video 10s 1080p")]
+
+
+def test_a_database_from_before_m002_upgrades_in_place(tmp_path: Path) -> None:
+    """A state file written by the previous release opens: its done jobs read with no stat
+    (so the next rerun hashes them once), and nothing else changes."""
+    path = tmp_path / "old.db"
+    old = Database(path)
+    old.table(MIGRATIONS_TABLE).create({"name": str, "applied_at": str}, pk="name")
+    MIGRATIONS[0](old)
+    old.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m001_initial', 'then')")
+    old.conn.commit()
+    old.close()
+    with SQLiteStore(path) as store:
+        run = store.start_run(manifest=M, manifest_path="m", options={})
+        store.add_jobs(M, [record(1)], run_id=run)
+        done(store, run, 1)
+        row = store.get(M, "key000001")
+        assert row is not None and row.state is JobState.DONE and row.size == 100
+        assert (row.output_mtime_ns, row.output_inode) == (None, None)
+        names = [r["name"] for r in store.db.table(MIGRATIONS_TABLE).rows]
+        assert "m002_output_stat" in names and "completion_times" in store.db.table_names()

@@ -184,6 +184,24 @@ class ProviderClient:
             return None
         return self.provider.parse_list(await self.send(request), page=page, limit=limit)
 
+    @property
+    def lists_finished(self) -> bool:
+        """Whether one request can tell which of many jobs finished (`recently_finished`)."""
+        return bool(self.provider.listable)
+
+    async def recently_finished(self) -> Mapping[str, Polled]:
+        """The finished jobs among the account's newest (one page of 100), by remote id, as
+        polls of them would answer; AI/ML API's logs carry no output URL (the scheduler
+        polls for it). One request: this is the scheduler's `Lister`.
+
+        The page is not filtered by status: a list of completed jobs alone would never show
+        a failed one, which would then wait to be overdue before its own poll.
+        """
+        listing = await self.list(limit=100)
+        if listing is None:
+            return {}
+        return {i.remote_id: i.polled for i in listing.items if i.polled.state.finished}
+
     async def cancel(self, remote_id: str) -> Polled | None:
         """Cancel a job where the provider documents how; None where it does not."""
         request = self.provider.cancel_request(remote_id)

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class JobState(enum.Enum):
@@ -111,6 +111,10 @@ class JobRow:
     submitted_at: str | None
     finished_at: str | None
     owner: str | None = None  # the runner holding the job while it is in flight
+    # The output file's stat when it was written or last verified: a rerun trusts a file
+    # whose size, mtime and inode still match without reading it.
+    output_mtime_ns: int | None = None
+    output_inode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,19 @@ class Doubt:
     lost_at: str | None  # when its answer was found lost (the ambiguous event), if it was
     client_request_id: str | None  # the id the submit carried, where the provider takes one
     run_id: int | None  # the run that last changed it
+
+
+class Known(NamedTuple):
+    """What a rerun needs to know of a stored job to skip it, and nothing more (a tuple:
+    100,000 of them fit in a few tens of MB)."""
+
+    state: JobState
+    output_path: str
+    coords: str  # as stored (JSON), to tell whether a job's coordinates changed
+    size: int | None
+    sha256: str | None
+    mtime_ns: int | None
+    inode: int | None
 
 
 @dataclass(frozen=True)
@@ -317,8 +334,10 @@ class StateStore(ABC):
         size: int,
         sha256: str,
         runner: str | None = None,
+        mtime_ns: int | None = None,
+        inode: int | None = None,
     ) -> JobRow:
-        """READY → DONE with the verified output."""
+        """READY → DONE with the verified output (and its stat, when known)."""
 
     @abstractmethod
     def mark_failed(
@@ -449,6 +468,26 @@ class StateStore(ABC):
     @abstractmethod
     def events(self, manifest: str, *, key: str | None = None) -> Iterator[dict[str, Any]]:
         """The event log, oldest first."""
+
+    # --- a quick rerun, and what status checks learn (m002_output_stat) ----------------
+    @abstractmethod
+    def index(self, manifest: str) -> dict[str, Known]:
+        """Every stored job of the manifest by key, compactly, in one read."""
+
+    @abstractmethod
+    def record_output_stats(
+        self, manifest: str, stats: Iterable[tuple[str, int, int, int]]
+    ) -> None:
+        """(key, size, mtime_ns, inode) of done jobs whose file was re-hashed and found
+        unchanged: the next rerun trusts that stat. Not a transition; no event."""
+
+    @abstractmethod
+    def completion_times(self) -> dict[tuple[str, str], list[float]]:
+        """Completion times learned by earlier runs, by (provider, kind), oldest first."""
+
+    @abstractmethod
+    def save_completion_times(self, times: Mapping[tuple[str, str], Sequence[float]]) -> None:
+        """Replace the learned completion times of these (provider, kind) pairs."""
 
     @abstractmethod
     def close(self) -> None:

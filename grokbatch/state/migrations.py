@@ -209,6 +209,30 @@ def m001_initial(db: Database) -> None:
     )
 
 
+OUTPUT_STAT = (
+    # A done job's file as it was written (its size is `size`): a rerun trusts a file whose
+    # size, mtime and inode still match without reading it. BIGINT: nanoseconds since 1970.
+    "ALTER TABLE jobs ADD COLUMN output_mtime_ns BIGINT",
+    "ALTER TABLE jobs ADD COLUMN output_inode BIGINT",
+    # The completion times a run learns per provider (its name, or "name at URL" for a base
+    # URL of the user's own) and kind of job ("video 6s 720p"): the last few, as a JSON
+    # list of seconds, newest last. The next run times its first status checks from them.
+    "CREATE TABLE completion_times ("
+    " provider TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " samples TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL,"
+    " PRIMARY KEY (provider, kind))",
+)
+
+
+@migration
+def m002_output_stat(db: Database) -> None:
+    for statement in OUTPUT_STAT:
+        db.execute(statement)
+
+
+SHARED["m002_output_stat"] = OUTPUT_STAT
 CLAIMS = (
     # One row per runner process; its lease is renewed here, never on its jobs. Times in
     # lease_expires are seconds since the epoch by the database's clock.

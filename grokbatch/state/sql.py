@@ -25,10 +25,11 @@ from .guard import over_budget
 from .leases import SQLLeases
 from .sqlbase import JOB_COLUMNS, Connection, job_row, now
 from .sqldoubt import SQLDoubts
+from .sqlindex import SQLIndex
 from .transitions import TRANSITIONS, Claim, Event, Raw
 
 
-class SQLStore(SQLDoubts, SQLLeases):
+class SQLStore(SQLDoubts, SQLLeases, SQLIndex):
     """Transitions and budgets over any SQL backend with `?` placeholders."""
 
     lock_clause = ""  # appended to a SELECT that locks the job's row ("FOR UPDATE")
@@ -330,6 +331,8 @@ class SQLStore(SQLDoubts, SQLLeases):
         size: int,
         sha256: str,
         runner: str | None = None,
+        mtime_ns: int | None = None,
+        inode: int | None = None,
     ) -> JobRow:
         with self._tx() as conn:
             return self._transition(
@@ -343,6 +346,8 @@ class SQLStore(SQLDoubts, SQLLeases):
                     "output_path": output_path,
                     "size": size,
                     "sha256": sha256,
+                    "output_mtime_ns": mtime_ns,
+                    "output_inode": inode,
                     "error": None,
                     "error_kind": None,
                     "finished_at": now(),
@@ -396,7 +401,13 @@ class SQLStore(SQLDoubts, SQLLeases):
                 key,
                 run_id=run_id,
                 runner=runner,
-                changes={"size": None, "sha256": None, "finished_at": None},
+                changes={
+                    "size": None,
+                    "sha256": None,
+                    "output_mtime_ns": None,
+                    "output_inode": None,
+                    "finished_at": None,
+                },
                 detail={"reason": reason},
             )
 

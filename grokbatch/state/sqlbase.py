@@ -59,6 +59,11 @@ def to_json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def to_json_list(values: list[Mapping[str, Any]]) -> str:
+    """The values as one JSON array, each element exactly as `to_json` writes it."""
+    return json.dumps(values, ensure_ascii=False, default=str)
+
+
 def micro(value: float | None) -> int:
     return round((value or 0.0) * MICRO)
 
