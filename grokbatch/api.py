@@ -23,15 +23,15 @@ import anyio
 import httpx
 
 from . import providers
-from .budget import BudgetPolicy
 from .emulator.config import DEFAULT_KEYS
 from .errors import InputError
 from .halt import FailureLimit
+from .limits import budget_policy, run_settings
 from .manifest import Manifest
-from .plan import Plan, credit_limits, make_plan
+from .plan import Plan, make_plan
 from .progress import Reporter, make_reporter
 from .providers.client import ProviderClient, resolve_api_key, resolve_base_url
-from .runner import RunSettings, run_batch
+from .runner import run_batch
 from .scheduler import Lister
 from .selection import SelectedJobs, Selection
 from .state import StateStore
@@ -52,9 +52,6 @@ __all__ = [
     "run_async",
     "status",
 ]
-
-# The emulator finishes a job in seconds: poll it often so the quick start is quick.
-_SANDBOX_TUNING: dict[str, Any] = {"poll_initial": 0.25, "poll_min": 0.1, "poll_max": 2.0}
 
 
 async def run_async(
@@ -110,9 +107,9 @@ async def run_async(
             on_warning(warning.format())
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency {concurrency}: must be at least 1")
-    policy = _policy(ws.manifest, jobs, max_credits, max_usd)
+    policy = budget_policy(ws.manifest, jobs, max_credits, max_usd)
     chosen = list(SelectedJobs(jobs, selection)) if selection else jobs.jobs
-    settings = _settings(
+    settings = run_settings(
         ws,
         concurrency=concurrency,
         requests_per_minute=requests_per_minute,
@@ -356,78 +353,6 @@ def _listers(clients: Mapping[str, ProviderClient]) -> dict[str, Lister]:
     """Every provider whose list of finished jobs tells, in one request, which of many
     running jobs are through (Vydra, APIFrame, AI/ML API's logs)."""
     return {name: client for name, client in clients.items() if client.lists_finished}
-
-
-def _policy(
-    manifest: Manifest,
-    jobs: JobSet,
-    max_credits: Mapping[str, float] | None,
-    max_usd: float | None,
-) -> BudgetPolicy:
-    jobs.check_max_usd(max_usd)
-    usd = max_usd if max_usd is not None else manifest.limits.max_usd
-    return BudgetPolicy(max_credits=credit_limits(manifest, max_credits), max_usd=usd)
-
-
-def _settings(
-    ws: Workspace,
-    *,
-    concurrency: int | None,
-    requests_per_minute: Mapping[str, float] | None,
-    retry_failed: bool,
-    resubmit_ambiguous: bool,
-    max_failures: FailureLimit | None,
-    tuning: Mapping[str, Any] | None,
-) -> RunSettings:
-    limits = ws.manifest.limits
-    names = ws.manifest.provider_names()
-    settings = RunSettings(
-        output_dir=ws.output_dir,
-        concurrency=concurrency or limits.concurrency,
-        provider_concurrency=_with_defaults(
-            _per_provider(limits.provider_concurrency, names), names, "default_concurrency"
-        ),
-        requests_per_minute=_requests_per_minute(ws.manifest, requests_per_minute),
-        retries=limits.retries,
-        retry_failed=retry_failed,
-        resubmit_ambiguous=resubmit_ambiguous,
-        max_failures=max_failures,
-    )
-    if ws.sandbox:
-        settings = replace(settings, **_SANDBOX_TUNING)
-    return replace(settings, **dict(tuning or {}))
-
-
-def _requests_per_minute(
-    manifest: Manifest, override: Mapping[str, float] | None
-) -> dict[str, float]:
-    """The pace per provider: the manifest's limits.requests_per_minute with the option's
-    on top (a bare number replaces it all), else each provider's own default. A provider
-    the manifest does not use is ignored, so one CI-wide setting serves every manifest."""
-    names = manifest.provider_names()
-    values = dict(manifest.limits.requests_per_minute)
-    if override:
-        values = dict(override) if "*" in override else values | dict(override)
-    return _with_defaults(_per_provider(values, names), names, "default_submits_per_minute")
-
-
-def _per_provider(values: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
-    """A manifest's `{"*": n, provider: m}` setting as one value per provider."""
-    every = values.get("*")
-    out = {n: values[n] for n in names if n in values}
-    if every is not None:
-        out = {n: out.get(n, every) for n in names}
-    return out
-
-
-def _with_defaults(values: dict[str, Any], names: list[str], attribute: str) -> dict[str, Any]:
-    """Where the manifest says nothing for a provider, the provider's own default limit
-    (xAI: 1 request a second; Vydra: 2 jobs in flight, its free plan)."""
-    for name in names:
-        default = getattr(providers.get(name), attribute)
-        if name not in values and default is not None:
-            values[name] = default
-    return values
 
 
 def _require_store(ws: Workspace) -> StateStore:

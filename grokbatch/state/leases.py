@@ -22,8 +22,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .base import RunnerInfo
-from .sqlbase import Connection, SQLReads, now
+from .base import JobRow, RunnerInfo
+from .sqlbase import Connection, now
+from .sqlcore import SQLCore
+from .transitions import Event
 
 _REGISTERED = itertools.count(1)  # runners this process registered, to keep ids unique
 _RUNNER_COLUMNS = (
@@ -31,7 +33,7 @@ _RUNNER_COLUMNS = (
 )
 
 
-class SQLLeases(SQLReads):
+class SQLLeases(SQLCore):
     """The runners table over any SQL backend."""
 
     # The database's clock in seconds since the epoch, as SQL; each backend sets its own.
@@ -109,6 +111,29 @@ class SQLLeases(SQLReads):
             f"SELECT hostname, pid FROM runners WHERE id = ? AND {self._live()}", (runner,)
         ).fetchone()
         return row is None or _dead_here(row[0], row[1])
+
+    # --- holding jobs ---------------------------------------------------------------
+    def take_over(self, manifest: str, key: str, *, run_id: int, runner: str) -> JobRow:
+        return self._apply(
+            Event.TAKEN_OVER,
+            manifest,
+            key,
+            run_id=run_id,
+            runner=runner,
+            changes={},
+            detail={},
+        )
+
+    def leave(self, manifest: str, key: str, *, run_id: int, runner: str, reason: str) -> JobRow:
+        return self._apply(
+            Event.LEFT,
+            manifest,
+            key,
+            run_id=run_id,
+            runner=runner,
+            changes={},
+            detail={"reason": reason},
+        )
 
 
 def _runner(row: Any) -> RunnerInfo:

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .base import Doubt, JobState
-from .sqlbase import SQLReads, now
+from ..errors import StateConflictError
+from . import transitions as tx
+from .base import Doubt, JobRow, JobState
+from .sqlbase import now
+from .sqlcore import SQLCore
+from .transitions import Event
 
 _DOUBTS = (
     "SELECT j.manifest, j.key, j.provider, j.state, j.attempts, j.request, j.submitted_at, "
@@ -27,7 +32,7 @@ _DOUBTS = (
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's parameter limit
 
 
-class SQLDoubts(SQLReads):
+class SQLDoubts(SQLCore):
     """Submits and jobs in doubt, over any SQL backend with `?` placeholders."""
 
     def record_submit(
@@ -77,3 +82,58 @@ class SQLDoubts(SQLReads):
                 ).fetchall()
             found.update(r[0] for r in rows)
         return found
+
+    # --- settling lost submits ---------------------------------------------------
+    def attach(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int | None,
+        remote_id: str,
+        detail: Mapping[str, Any],
+        runner: str | None = None,
+    ) -> JobRow:
+        with self._tx() as conn:
+            current = self._locked(conn, manifest, key)
+            tx.check(Event.ATTACHED, manifest, key, current.state if current else None)
+            assert current is not None
+            # Checked in the transaction that records it: one remote job, one local job.
+            other = conn.execute(
+                "SELECT manifest, key FROM jobs WHERE provider = ? AND remote_id = ? LIMIT 1",
+                (current.provider, remote_id),
+            ).fetchone()
+            if other is not None:
+                raise StateConflictError(
+                    f"{current.provider} job {remote_id} is already recorded for job "
+                    f"{other[1][:12]} of {other[0]}"
+                )
+            return self._transition(
+                conn,
+                Event.ATTACHED,
+                manifest,
+                key,
+                run_id=run_id,
+                runner=runner,
+                changes=tx.attached(remote_id),
+                detail={"remote_id": remote_id, **detail},
+            )
+
+    def not_created(
+        self,
+        manifest: str,
+        key: str,
+        *,
+        run_id: int | None,
+        detail: Mapping[str, Any],
+        runner: str | None = None,
+    ) -> JobRow:
+        return self._apply(
+            Event.NOT_CREATED,
+            manifest,
+            key,
+            run_id=run_id,
+            runner=runner,
+            changes=tx.not_created,
+            detail=detail,
+        )
