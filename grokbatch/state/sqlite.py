@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,21 @@ from .migrations import migrate
 from .sql import SQLStore
 
 BUSY_TIMEOUT_S = 10.0
+
+
+def _wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. Two runners opening one new file at the same moment can find it
+    locked while the other switches (SQLite answers that at once, without its busy
+    handler): wait and try again, as the busy timeout would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class SQLiteStore(SQLStore):
@@ -53,12 +69,15 @@ class SQLiteStore(SQLStore):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             if self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
+                _wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = Database(conn)
             with self._tx():
                 migrate(self.db)
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise StateUnavailableError(f"cannot open the state database {self.path}: {e}") from e
         except sqlite3.DatabaseError as e:
             conn.close()
             raise StateUnavailableError(
