@@ -10,8 +10,8 @@ throughput  0 s latency, concurrency 16, 500 jobs: grokbatch beside a plain anyi
 xai         xAI paced at 10 requests/s (its 1 a second, 10× faster), latency 6 ± 3 s (60 ± 30
             s, 10× faster): when the last submit left, and the makespan
 polls       60 ± 30 s latency in real time, 61 jobs at each of AI Video API (reports
-            progress), PixelDojo (does not) and Vydra (listed, with the stand-in lister of
-            tests/listing.py), first with nothing learned, then informed by that run
+            progress), PixelDojo (does not) and Vydra (listed: its own GET /api/v1/jobs),
+            first with nothing learned, then informed by that run
 rerun       a finished batch of 1,000 × 4 MB clips (and with --verify), then 100,000 × 1 KB
             (benchmarks/bench_rerun.py)
 
@@ -41,9 +41,6 @@ from grokbatch import api
 from grokbatch.emulator import DEFAULT_KEYS
 from grokbatch.progress import Reporter
 from grokbatch.summary import RunSummary
-
-sys.path.insert(0, str(REPO))
-from tests.listing import EmulatorLister  # the stand-in until the adapters list
 
 Row = tuple[str, str, str, str]  # what, measured, target, verdict
 ROWS: list[Row] = []
@@ -208,10 +205,9 @@ def polls() -> None:
         db = root / "state.db"
         limits = f"concurrency: {3 * jobs}, provider_concurrency: {{vydra: {jobs}}}"
         for run_number in range(2):  # nothing learned, then informed by the first run
-            lister = EmulatorLister("vydra", emu.base_url("vydra"), DEFAULT_KEYS["vydra"])
             before = emu.stats()["providers"]
             path = manifest(root, f"polls{run_number}", names, jobs, limits)
-            run(path, emu, db, listers={"vydra": lister})
+            run(path, emu, db)  # Vydra's jobs are listed by its adapter, by default
             after = emu.stats()["providers"]
             for name in names:
                 seen[name].append(_checks(before[name], after[name]))
@@ -219,7 +215,7 @@ def polls() -> None:
     what = {
         "aivideoapi": "AI Video API (reports progress)",
         "pixeldojo": "PixelDojo (no progress)",
-        "vydra": "Vydra listed (a stand-in lister, see below)",
+        "vydra": "Vydra (listed)",
     }
     for name in names:
         cold, informed = seen[name]

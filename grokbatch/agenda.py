@@ -10,10 +10,10 @@ Invariants:
   or resolves it). A heap entry whose watch moved on is skipped (its `version` changed).
 * One list request per provider at a time. A list covers only jobs that may plausibly have
   finished (past the low end of their completion times) and are not overdue (past the high
-  end, learned or prior, × OVERDUE: perhaps failed, which a list of completed jobs never
-  shows): those are checked one by one.
-* A job covered by a list that did not show it counts as checked then: its next check is
-  timed from that moment, as after a poll that said "running".
+  end, learned or prior, × OVERDUE): those are checked one by one.
+* A job a list shows running counts as checked then: its next check is timed from that
+  moment, as after a poll that said "running". A job a list does not show at all may have
+  fallen off its page: it is polled, never listed again.
 """
 
 from __future__ import annotations
@@ -237,7 +237,12 @@ class Agenda:
             polled = (found or {}).get(watch.remote_id)
             if found is None:
                 self._push(watch, now)
-            elif polled is None or not polled.state.finished:
+            elif polled is None:
+                # Not on the page: newer jobs pushed it off (other runners, other batches),
+                # and no later page will show it. It is polled from now on.
+                watch.poll_only = True
+                self._push(watch, now)
+            elif not polled.state.finished:
                 rest.append(watch)
             elif polled.output_urls or polled.state is RemoteState.FAILED:
                 watch.found = polled

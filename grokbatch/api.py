@@ -350,9 +350,10 @@ def provider_clients(
 
 
 def _listers(clients: Mapping[str, ProviderClient]) -> dict[str, Lister]:
-    """Every provider whose list of finished jobs tells, in one request, which of many
-    running jobs are through (Vydra, APIFrame, AI/ML API's logs)."""
-    return {name: client for name, client in clients.items() if client.lists_finished}
+    """Every provider whose list of jobs in every state tells, in one request, which of
+    many running jobs are through (Vydra, APIFrame; AI/ML API's logs show only finished
+    generations, so a job missing from them could be running or pushed off the page)."""
+    return {name: client for name, client in clients.items() if client.lists_jobs}
 
 
 def _require_store(ws: Workspace) -> StateStore:

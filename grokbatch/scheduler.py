@@ -41,17 +41,18 @@ LIST_PAUSE = 60.0  # after a failed list request, that provider's jobs are polle
 
 
 class Lister(Protocol):
-    """A provider's list of its jobs by status, read one page per request.
+    """A provider's list of the account's jobs, newest first, read one page per request.
 
-    Vydra `GET /api/v1/jobs?status=completed&limit=100`, APIFrame
-    `GET /v2/jobs?status=COMPLETED&limit=100`: one request tells which of many running
-    jobs finished. The scheduler takes the provider's request turn (`Turn.LIST`) before
-    each call; an implementation sends exactly one request per call.
+    Vydra `GET /api/v1/jobs?limit=100`, APIFrame `GET /v2/jobs?limit=100`: one request
+    tells which of many running jobs finished. The scheduler takes the provider's request
+    turn (`Turn.LIST`) before each call; an implementation sends exactly one request per
+    call.
     """
 
-    async def recently_finished(self) -> Mapping[str, Polled]:
-        """The newest page of the provider's finished jobs, by remote id, each as a poll of
-        it would have answered (with its output URLs). Raises GrokbatchError as a poll
+    async def recent_jobs(self) -> Mapping[str, Polled]:
+        """Every job on the newest page, by remote id, each as a poll of it would have
+        answered (with its output URLs once it succeeded), whatever its state. A job not
+        on it may have fallen off the page: it is polled. Raises GrokbatchError as a poll
         does."""
         ...
 
@@ -238,7 +239,7 @@ class Scheduler:
             if not await self.control.turn(provider, Turn.LIST):
                 return  # stopping: every watch is woken to see it
             try:
-                found = await self.listers[provider].recently_finished()
+                found = await self.listers[provider].recent_jobs()
             except Exception as error:  # a list is an optimisation: any failure, poll instead
                 if isinstance(error, RateLimitedError):
                     self.control.cool_down(provider, error.retry_after)

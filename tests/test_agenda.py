@@ -34,6 +34,10 @@ def agenda(
     return Agenda(chosen, learned if learned is not None else Learned(), origins)
 
 
+def running() -> Polled:
+    return Polled(state=RemoteState.RUNNING, status="running")
+
+
 def done(url: str = "https://cdn/x.mp4") -> Polled:
     return Polled(RemoteState.SUCCEEDED, "completed", output_urls=(url,))
 
@@ -104,10 +108,23 @@ def test_one_list_request_covers_every_plausibly_finished_job_of_its_provider() 
     polls, lists = a.release(50.0, listers={"vydra"})
     assert lists == {"vydra": [early, late]} and polls == [other]
     assert a.release(60.0, listers={"vydra"})[1] == {}  # one list at a time per provider
-    shown = a.listed("vydra", [early, late], {"v1": done(), "x9": done()}, now=51.0)
+    page = {"v0": running(), "v1": done(), "x9": done()}
+    shown = a.listed("vydra", [early, late], page, now=51.0)
     assert shown == [late] and late.found is not None and late.where == "out"
     assert early.where == "heap" and early.due == pytest.approx(51.0 + 5.1)  # as if polled
     assert early.checks == 2
+
+
+def test_a_job_a_list_does_not_show_is_polled_from_then_on() -> None:
+    """Not on the newest page: newer jobs pushed it off, and no later page will show it."""
+    a = agenda()
+    ws = [a.watch(job(i, "vydra"), f"v{i}", now=0.0) for i in range(2)]
+    polls, lists = a.release(40.0, listers={"vydra"})
+    assert lists == {"vydra": ws} and polls == []
+    assert a.listed("vydra", ws, {"v0": running()}, now=41.0) == []
+    assert ws[1].poll_only and ws[1].due == 41.0  # polled at once
+    polls, lists = a.release(41.0, listers={"vydra"})
+    assert polls == [ws[1]] and lists == {}
 
 
 def test_a_list_without_the_url_or_a_failed_list_falls_back_to_polls() -> None:
@@ -117,7 +134,7 @@ def test_a_list_without_the_url_or_a_failed_list_falls_back_to_polls() -> None:
     assert lists == {"apiframe": ws}
     no_url = Polled(RemoteState.SUCCEEDED, "COMPLETED")  # finished, but no URL in the row
     failed = Polled(RemoteState.FAILED, "FAILED", error="moderated")
-    shown = a.listed("apiframe", ws, {"f0": no_url, "f1": failed}, now=31.0)
+    shown = a.listed("apiframe", ws, {"f0": no_url, "f1": failed, "f2": running()}, now=31.0)
     assert shown == [ws[1]]  # a failure needs no URL
     assert ws[0].due == 31.0  # polled at once for its URL, never listed again
     polls, lists = a.release(ws[2].due, listers={"apiframe"})
@@ -132,7 +149,8 @@ def test_a_list_without_the_url_or_a_failed_list_falls_back_to_polls() -> None:
 
 
 def test_an_overdue_job_is_polled_on_its_own() -> None:
-    """A list of completed jobs never shows a failed one: past the high end, poll it."""
+    """Past the high end of what is known (stuck, or far slower than any seen), a job is
+    polled on its own rather than waited for in lists."""
     a = agenda()
     stuck = a.watch(job(0, "vydra"), "v0", now=0.0, since=200.0, teaches=False)  # 90 × 1.5
     fresh = a.watch(job(1, "vydra"), "v1", now=171.0)  # plausible, not yet due
@@ -197,7 +215,11 @@ def simulate(
                 a.running(w, now=now, progress=share)
         for name, covered in lists.items():
             out.lists += 1
-            found = {w.remote_id: done() for w in covered if now >= finish[w.remote_id]}
+            # The newest page shows every covered job: done, or still running.
+            found = {
+                w.remote_id: done() if now >= finish[w.remote_id] else running()
+                for w in covered
+            }
             for w in a.listed(name, covered, found, now):
                 seen(w, now)
     return out

@@ -21,7 +21,6 @@ from grokbatch.state.base import JobState
 from grokbatch.timing import Learned, origin
 
 from .conftest import Batch, environ_for
-from .listing import EmulatorLister
 
 JOBS = 12
 
@@ -51,11 +50,10 @@ def test_one_list_request_tells_which_of_many_jobs_finished(
     where = origin(provider, b.emu.base_url(provider))
     with open_store(b.db) as store:
         store.save_completion_times({(where.label, "video"): [1.0, 1.1, 1.2, 1.3, 1.4]})
-    lister = EmulatorLister(provider, b.emu.base_url(provider), b.emu.api_key(provider))
-    summary = b.run(tuning=UNTUNED, listers={provider: lister})
+    summary = b.run(tuning=UNTUNED)  # the adapter's own list of jobs is the lister
     assert summary.exit_code == 0 and {r.state for r in b.rows()} == {JobState.DONE}
     stats = b.stats(provider)
-    assert lister.calls == stats["list_requests"] > 0
+    assert stats["list_requests"] > 0
     assert stats["polls"] + stats["list_requests"] < JOBS  # fewer status requests than jobs
     assert stats["detected"] == JOBS and stats["duplicates"] == 0
 
@@ -66,7 +64,7 @@ class Refusing:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def recently_finished(self) -> Mapping[str, Polled]:
+    async def recent_jobs(self) -> Mapping[str, Polled]:
         self.calls += 1
         raise RateLimitedError("slow down", provider="vydra", status_code=429, retry_after=0.1)
 

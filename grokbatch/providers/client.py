@@ -185,22 +185,15 @@ class ProviderClient:
         return self.provider.parse_list(await self.send(request), page=page, limit=limit)
 
     @property
-    def lists_finished(self) -> bool:
-        """Whether one request can tell which of many jobs finished (`recently_finished`)."""
-        return bool(self.provider.listable)
+    def lists_jobs(self) -> bool:
+        """Whether one request lists the account's jobs in every state (`recent_jobs`)."""
+        return RemoteState.RUNNING in self.provider.listable
 
-    async def recently_finished(self) -> Mapping[str, Polled]:
-        """The finished jobs among the account's newest (one page of 100), by remote id, as
-        polls of them would answer; AI/ML API's logs carry no output URL (the scheduler
-        polls for it). One request: this is the scheduler's `Lister`.
-
-        The page is not filtered by status: a list of completed jobs alone would never show
-        a failed one, which would then wait to be overdue before its own poll.
-        """
+    async def recent_jobs(self) -> Mapping[str, Polled]:
+        """Every job on the newest page of the account's jobs (100), by remote id, as a poll
+        of it would answer. One request: this is the scheduler's `Lister`."""
         listing = await self.list(limit=100)
-        if listing is None:
-            return {}
-        return {i.remote_id: i.polled for i in listing.items if i.polled.state.finished}
+        return {} if listing is None else {i.remote_id: i.polled for i in listing.items}
 
     async def cancel(self, remote_id: str) -> Polled | None:
         """Cancel a job where the provider documents how; None where it does not."""
