@@ -167,7 +167,7 @@ async def look_up(
     if method is Method.REQUEST_ID:
         verdicts = {c.key: by_request_id(c, looked, settings=settings) for c in claims if c.ours}
     else:
-        verdicts = by_time(claims, looked, now=time.time(), settings=settings)
+        verdicts = by_time(claims, looked, settings=settings)
     return [Outcome(d, verdicts[f"{d.manifest}\n{d.key}"]) for d in mine]
 
 

@@ -187,16 +187,15 @@ def by_replay(lost: Lost, *, now: float, settings: Settings) -> Replay | CannotT
 # --- Vydra: the time ------------------------------------------------------------------------
 
 
-def by_time(
-    claims: Sequence[Lost], looked: Looked, *, now: float, settings: Settings
-) -> dict[str, Verdict]:
+def by_time(claims: Sequence[Lost], looked: Looked, *, settings: Settings) -> dict[str, Verdict]:
     """Verdicts for our lost submits (`ours`), weighing every submit in doubt at the provider.
 
     A job unknown to the state, created while submits were on the wire, was made by one of
     them. Claims and listed jobs form groups (linked by "created within its window"); a
     group is decided only when every way of giving its jobs to its submits agrees, up to
     swapping identical requests. Any claim that is not ours to decide, or not ready (its
-    window still open), leaves its group undecided.
+    window still open), leaves its group undecided. Everything is judged as of the time
+    the list was read (`looked.at`).
     """
     fresh = list({s.remote_id: s for s in looked.seen if s.remote_id not in looked.known}.values())
     windows = {c.key: c.window(settings) for c in claims}
@@ -229,7 +228,7 @@ def by_time(
                 f"no job unknown to grokbatch was made between {clock(start)} and {clock(end)}"
             )
             continue
-        verdicts |= _share(group, seen, ready, holds, now=now, windows=windows)
+        verdicts |= _share(group, seen, ready, holds, read_at=looked.at, windows=windows)
     return verdicts
 
 
@@ -264,16 +263,17 @@ def _share(
     ready: set[str],
     holds: Holds,
     *,
-    now: float,
+    read_at: float,
     windows: dict[str, tuple[float, float]],
 ) -> dict[str, Verdict]:
     mine = [c for c in group if c.key in ready]
     blockers = [c for c in group if c.key not in ready]
     if blockers:
-        # Ours whose window is still open settle by waiting; any other submit in doubt
-        # (another manifest's, another run's) is settled there, or by a person.
+        # Ours whose window was still open when the list was read settle by waiting (even
+        # if it closed since: it is read again then); any other submit in doubt (another
+        # manifest's, another run's) is settled there, or by a person.
         ends = [windows[c.key][1] for c in blockers]
-        waits = all(c.ours for c in blockers) and min(ends) > now
+        waits = all(c.ours for c in blockers) and min(ends) > read_at
         other = next((c for c in blockers if not c.ours), blockers[0])
         why = f"a job made then may be the one {other.label or other.key[:12]} made"
         return dict.fromkeys((c.key for c in mine), CannotTell(why, max(ends) if waits else None))

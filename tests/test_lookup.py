@@ -127,7 +127,7 @@ def test_takes_of_one_request_share_the_job_made_and_the_other_is_submitted(
     b = batch(manifest("vydra", prompts=1, takes=2))
     jobs = lose(b, made={1}, together=True)  # one job made while both were on the wire
     summary = b.run()
-    assert summary.exit_code == 0, summary.format()
+    assert summary.exit_code == 0, (summary.format(), b.reporter.events)
     rows = b.rows()
     assert {r.state for r in rows} == {JobState.DONE}
     assert len({r.remote_id for r in rows}) == 2  # never one remote job for both takes

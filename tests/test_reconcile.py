@@ -155,7 +155,7 @@ def test_by_time(
     expected: dict[str, str],
 ) -> None:
     facts = looked(*(Seen(r, t) for r, t in listed), at=at, known=known)
-    verdicts = by_time(claims, facts, now=at, settings=S)
+    verdicts = by_time(claims, facts, settings=S)
     assert {k: kind(v) for k, v in verdicts.items()} == expected
     found = [v.remote_id for v in verdicts.values() if isinstance(v, Found)]
     assert len(found) == len(set(found))  # one remote job, one local job
@@ -164,30 +164,30 @@ def test_by_time(
 def test_by_time_takes_the_wire_time_when_a_submit_was_cut_by_a_kill() -> None:
     # Lost when the next run started (300), but it left at 100: a job made at 250 is not its.
     killed = lost("k", 100.0, 300.0)
-    verdicts = by_time([killed], looked(Seen("r1", 250.0), at=400.0), now=400.0, settings=S)
+    verdicts = by_time([killed], looked(Seen("r1", 250.0), at=400.0), settings=S)
     assert kind(verdicts["k"]) == "not created"
-    verdicts = by_time([killed], looked(Seen("r1", 105.0), at=400.0), now=400.0, settings=S)
+    verdicts = by_time([killed], looked(Seen("r1", 105.0), at=400.0), settings=S)
     assert kind(verdicts["k"]) == "found r1"
 
 
 def test_by_time_when_the_list_does_not_reach_back_to_the_submit() -> None:
-    verdicts = by_time([A], looked(at=200.0, since=150.0), now=200.0, settings=S)
+    verdicts = by_time([A], looked(at=200.0, since=150.0), settings=S)
     assert kind(verdicts["a"]) == "cannot tell"
 
 
 def test_by_time_a_listed_job_that_does_not_say_when_it_was_made_settles_nothing() -> None:
-    verdicts = by_time([A], looked(Seen("r1", None), at=200.0), now=200.0, settings=S)
+    verdicts = by_time([A], looked(Seen("r1", None), at=200.0), settings=S)
     assert kind(verdicts["a"]) == "cannot tell"
 
 
 def test_by_time_too_many_lost_at_once_to_tell_apart() -> None:
     takes = [lost(f"t{i}", 100.0 + i / 10, 101.0, body="same") for i in range(8)]
-    verdicts = by_time(takes, looked(Seen("r1", 100.5), at=200.0), now=200.0, settings=S)
+    verdicts = by_time(takes, looked(Seen("r1", 100.5), at=200.0), settings=S)
     assert {kind(v) for v in verdicts.values()} == {"cannot tell"}
 
 
 def test_by_time_never_decides_another_manifests_submit() -> None:
-    verdicts = by_time([OTHER], looked(at=200.0), now=200.0, settings=S)
+    verdicts = by_time([OTHER], looked(at=200.0), settings=S)
     assert verdicts == {}
 
 
