@@ -323,9 +323,10 @@ def start_sandbox(
         return None
     from .emulator import Emulator, EmulatorConfig
 
+    # A clip takes a second: long enough to watch the run, short enough not to wait for.
     # The emulator's jobs and balances live beside the sandbox's state database, so
     # a rerun after Ctrl-C finds its jobs where a real provider would keep them.
-    options: dict[str, Any] = {"latency": 2.0}
+    options: dict[str, Any] = {"latency": 1.0}
     if isinstance(ws.db, Path):
         options["state_file"] = str(ws.db.with_name(f"{ws.db.stem}-emulator.db"))
     options |= dict(emulator_options or {})

@@ -57,7 +57,7 @@ def test_sigkill_ten_times_then_resume_pays_nothing_twice(tmp_path: Path) -> Non
     db, out = tmp_path / "state.db", tmp_path / "out"
     rng = random.Random(2026)
     config = EmulatorConfig(
-        latency=1.0, seed=11, rate_limit_rate=0.05, server_error_rate=0.03, lost_response_rate=0.02
+        latency=0.5, seed=11, rate_limit_rate=0.05, server_error_rate=0.03, lost_response_rate=0.02
     )
     with Emulator(config) as emu:
         env = emulator_env(emu)
