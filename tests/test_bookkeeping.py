@@ -49,6 +49,7 @@ limits: {concurrency: 3, max_credits: 40}
 # --- 1. a claim is made only when the request is about to go out ---------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_jobs_waiting_for_their_rate_limit_turn_are_never_claimed(
     tmp_path: Path, emulator: Emulator

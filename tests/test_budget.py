@@ -114,6 +114,7 @@ def setup_jobs(path: Path, n: int) -> float:
     return round(sum(cost(i) for i in range(n)) * 0.4, 1)
 
 
+@pytest.mark.slow
 def test_100_concurrent_threads_never_overspend(db: Path) -> None:
     n = 200
     limit = setup_jobs(db, n)

@@ -47,6 +47,7 @@ def test_without_a_key_run_says_how_to_set_it_and_sends_nothing(workdir: Path) -
     assert not (workdir / ".grokbatch").exists()
 
 
+@pytest.mark.slow
 def test_sandbox_run_then_status_report_and_export(workdir: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["run", "m.yaml", "--sandbox", "--json"])
@@ -125,6 +126,7 @@ def test_emulate_serves_every_provider_until_interrupted(workdir: Path) -> None:
     assert proc.returncode in (0, 130)
 
 
+@pytest.mark.slow
 def test_status_lists_every_job_only_when_asked(workdir: Path) -> None:
     many = MANIFEST.replace("[cinematic, watercolor, claymation]", str(list(range(45))))
     many = many.replace("max_credits: 100", "max_credits: 1000").replace(

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from grokbatch.emulator import Emulator, EmulatorConfig
 
@@ -52,6 +53,7 @@ def test_everything_survives_a_restart(tmp_path: Path, http: httpx.Client) -> No
         assert emu.stats()["totals"]["submissions"] == 0  # a reset empties the file too
 
 
+@pytest.mark.slow
 def test_a_job_finishes_and_expires_by_the_wall_clock_across_a_restart(
     tmp_path: Path, http: httpx.Client
 ) -> None:

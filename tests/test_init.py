@@ -57,6 +57,7 @@ def test_each_starter_runs_in_the_sandbox(provider: str, tmp_path: Path) -> None
         output_dir=tmp_path / "out",
         reporter=Reporter(),
         environ={},
+        requests_per_minute={"*": 6000},  # xAI's own 1 request/s would take 7 s
         emulator_options={"latency": 0.05},
         tuning={"poll_initial": 0.02, "poll_max": 0.1, "handle_signals": False},
     )

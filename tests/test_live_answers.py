@@ -32,6 +32,7 @@ TRUE_REASONS = {"RemoteJobFailedError", "ModerationError"}
 FAST = {"requests_per_minute": {}, "retries": 30}  # the examples' rate limits are real accounts'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", providers.NAMES)
 def test_each_example_ends_every_job_done_or_failed_for_its_true_reason(
     batch: Callable[[str], Batch], provider: str

@@ -72,6 +72,7 @@ def events(b: Batch, kind: str) -> list[dict[str, object]]:
         return [e for e in store.events(load(b.path).name) if e["kind"] == kind]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["aimlapi", "vydra"])
 def test_a_lost_submit_found_is_attached_and_one_never_made_is_submitted(
     batch: Callable[[str], Batch], provider: str

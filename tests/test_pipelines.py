@@ -35,7 +35,11 @@ def test_campaign_has_the_documented_shape() -> None:
     assert plan.jobs == 3 * 3 * 2 * 2 - 3 * 2 + 1
 
 
-@pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
+# The campaign (its 37 jobs across every provider) waits for the full run.
+RUNS = [pytest.param(p, marks=pytest.mark.slow) if p.stem == "campaign" else p for p in PIPELINES]
+
+
+@pytest.mark.parametrize("path", RUNS, ids=[p.stem for p in PIPELINES])
 def test_example_runs_end_to_end_in_the_sandbox(path: Path, tmp_path: Path) -> None:
     from grokbatch import api
     from grokbatch.progress import Reporter

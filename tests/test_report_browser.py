@@ -27,6 +27,9 @@ from grokbatch.state.base import JobRow, JobState
 
 from .test_report import HOSTILE, make_row, write_png
 
+# Each test starts a real Chromium: seconds of CPU apiece, so they wait for the full run.
+pytestmark = pytest.mark.slow
+
 ASSETS = Path(__file__).resolve().parent.parent / "grokbatch" / "emulator" / "assets"
 TIMEOUT_S = 60
 

@@ -122,6 +122,7 @@ def test_a_missing_output_is_downloaded_again_without_a_new_submit(
     assert b.stats("apiframe")["downloads"] == 3
 
 
+@pytest.mark.slow
 def test_a_rerun_re_attaches_to_jobs_still_running(batch: Callable[[str], Batch]) -> None:
     b = batch(manifest("xai", extra=PER_PROVIDER["xai"]))
     b.emu.configure(latency=1.5)
@@ -150,6 +151,7 @@ def test_a_changed_template_is_a_new_job_and_the_old_one_stays(
 # --- the budget --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_budget_holds_with_100_jobs_in_flight(batch: Callable[[str], Batch]) -> None:
     # 300 jobs at 10 credits, 100 in flight, budget 1000: exactly 100 fit.
     b = batch(
@@ -334,6 +336,7 @@ def test_a_thousand_jobs_at_concurrency_50_with_faults(batch: Callable[[str], Ba
         assert sum(r.spent_credits for r in rows if r.provider == name) <= budget
 
 
+@pytest.mark.slow
 def test_provider_concurrency_caps_jobs_in_flight_at_one_provider(
     batch: Callable[[str], Batch],
 ) -> None:

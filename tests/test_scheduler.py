@@ -40,12 +40,18 @@ def manifest(provider: str, n: int = JOBS) -> str:
 UNTUNED = {"poll_initial": None, "poll_max": 1.0}
 
 
+# Lists are paced by time, not by jobs: with 24 jobs a loaded machine, whose slow list
+# answers leave a few jobs to be polled, still shows the saving.
+LISTED = 24
+
+
+@pytest.mark.slow
 @pytest.mark.emulator(latency=1.2, latency_jitter=0.2)
 @pytest.mark.parametrize("provider", ["vydra", "apiframe"])
 def test_one_list_request_tells_which_of_many_jobs_finished(
     batch: Callable[[str], Batch], provider: str
 ) -> None:
-    b = batch(manifest(provider))
+    b = batch(manifest(provider, LISTED))
     # As a first run at this emulator would have left them: its jobs take 1.0 to 1.4 s.
     where = origin(provider, b.emu.base_url(provider))
     with open_store(b.db) as store:
@@ -54,8 +60,8 @@ def test_one_list_request_tells_which_of_many_jobs_finished(
     assert summary.exit_code == 0 and {r.state for r in b.rows()} == {JobState.DONE}
     stats = b.stats(provider)
     assert stats["list_requests"] > 0
-    assert stats["polls"] + stats["list_requests"] < JOBS  # fewer status requests than jobs
-    assert stats["detected"] == JOBS and stats["duplicates"] == 0
+    assert stats["polls"] + stats["list_requests"] < LISTED, stats  # fewer than jobs
+    assert stats["detected"] == LISTED and stats["duplicates"] == 0
 
 
 class Refusing:
@@ -69,6 +75,7 @@ class Refusing:
         raise RateLimitedError("slow down", provider="vydra", status_code=429, retry_after=0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.emulator(latency=1.2, latency_jitter=0.2)
 def test_a_failing_list_falls_back_to_polling_each_job(batch: Callable[[str], Batch]) -> None:
     b = batch(manifest("vydra"))
