@@ -119,11 +119,13 @@ class RateLimiter:
 
 
 class JobSlot:
-    """A job's place in the run: one of `concurrency`, and one of its provider's."""
+    """A job's place in the run: one of `concurrency`, and one of its provider's. It is
+    given back when the provider's job has finished (`free`), or when the job's walk ends."""
 
     def __init__(self, control: Control, provider: str) -> None:
         self._control = control
         self._provider = provider
+        self._held = False
 
     async def __aenter__(self) -> JobSlot:
         sem = self._control._provider_slots.get(self._provider)
@@ -133,6 +135,7 @@ class JobSlot:
             except BaseException:
                 self._control._slots.release()
                 raise
+        self._held = True
         return self
 
     async def __aexit__(
@@ -141,6 +144,14 @@ class JobSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.free()
+
+    def free(self) -> None:
+        """Give both places back now (once): the download that follows a finished job
+        holds no place at the provider, so the next job can be submitted meanwhile."""
+        if not self._held:
+            return
+        self._held = False
         sem = self._control._provider_slots.get(self._provider)
         if sem is not None:
             sem.release()

@@ -170,8 +170,8 @@ class Feed:
     async def _work(self, slot: JobSlot, job: Job, action: Action, row: JobRow | None) -> None:
         try:
             async with slot:
-                await self.lifecycle.run(job, action, row)
-                self.after()  # still holding the slot: no job starts before a stop it calls for
+                await self.lifecycle.run(job, action, row, slot)
+                self.after()  # a job failed at the provider holds its slot: none starts first
             try:
                 self.books.leave(job, "this runner stopped working on it")
             except StateError as exc:  # the store is unavailable: the lease ends it anyway

@@ -28,7 +28,7 @@ import anyio
 import httpx
 
 from .books import Books
-from .control import Control, Stop, Turn
+from .control import Control, JobSlot, Stop, Turn
 from .download import download
 from .errors import (
     AmbiguousSubmitError,
@@ -83,16 +83,21 @@ class Lifecycle:
         self.settings = settings
         self.backoff = backoff
 
-    async def run(self, job: Job, action: Action, row: JobRow | None) -> None:
-        """Carry out the resume decision for one job."""
+    async def run(
+        self, job: Job, action: Action, row: JobRow | None, slot: JobSlot | None = None
+    ) -> None:
+        """Carry out the resume decision for one job; its `slot` is given back as soon as
+        the provider's job has finished, before the download."""
         try:
-            await self._walk(job, action, row)
+            await self._walk(job, action, row, slot)
         except StateConflictError as exc:
             self.books.note("elsewhere", job, f"another runner has it: {exc}")
         except Exception as exc:  # a bug, or an answer nobody foresaw: end this job only
             self._crashed(job, exc)
 
-    async def _walk(self, job: Job, action: Action, row: JobRow | None) -> None:
+    async def _walk(
+        self, job: Job, action: Action, row: JobRow | None, slot: JobSlot | None
+    ) -> None:
         if self.control.stopping:
             return
         if action.takes_over:
@@ -122,7 +127,7 @@ class Lifecycle:
             )
         if polled is None:
             return
-        await self.finish(job, remote_id, polled, running=running)
+        await self.finish(job, remote_id, polled, running=running, slot=slot)
 
     # --- submit ---------------------------------------------------------------------------
     async def submit(self, job: Job, *, claim: JobRow | None) -> Submitted | None:
@@ -213,12 +218,16 @@ class Lifecycle:
         )
 
     # --- finish ---------------------------------------------------------------------------
-    async def finish(self, job: Job, remote_id: str, polled: Polled, *, running: bool) -> None:
+    async def finish(
+        self, job: Job, remote_id: str, polled: Polled, *, running: bool, slot: JobSlot | None
+    ) -> None:
         if polled.state is RemoteState.FAILED:
             self.books.fail(job, _remote_failure(job, polled), polled=polled)
             return
         if running:
             self.books.ready(job, polled)
+        if slot is not None:
+            slot.free()  # nothing runs at the provider any more: the next job may start
         await self.fetch(job, remote_id, polled)
 
     async def fetch(self, job: Job, remote_id: str, polled: Polled) -> None:

@@ -145,6 +145,27 @@ async def test_job_slots_cap_jobs_in_flight_overall_and_per_provider() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_slot_freed_early_is_given_back_once() -> None:
+    control = Control(concurrency=1, provider_concurrency={"vydra": 1})
+    first = await control.admit("vydra")
+    async with first:
+        first.free()  # the provider's job finished: the download holds no place
+        second = await control.admit("vydra")  # would wait for ever if nothing came back
+        async with second:
+            first.free()  # again: nothing more is given back
+            with anyio.move_on_after(0.05) as waited:
+                await control.admit("vydra")
+            assert waited.cancel_called, "a slot was given back twice"
+    # leaving `first` after its free gives nothing back either: exactly one place is free
+    third = await control.admit("vydra")
+    with anyio.move_on_after(0.05) as waited:
+        await control.admit("vydra")
+    assert waited.cancel_called
+    async with third:
+        pass
+
+
+@pytest.mark.anyio
 async def test_the_first_stop_is_gentle_and_the_second_cancels() -> None:
     control = Control(concurrency=1)
     cancelled = False
