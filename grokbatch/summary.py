@@ -142,11 +142,11 @@ def summarise(
     """The summary of a run, from what the store holds of this manifest's current jobs."""
     counts: Counter[str] = Counter()
     attention: dict[JobState, list[dict[str, Any]]] = {JobState.AMBIGUOUS: [], JobState.FAILED: []}
-    # Counted from the compact index, and only the rows that need attention read in full:
-    # a rerun of 100,000 done jobs reads no JSON.
-    for key, known in books.store.index(books.manifest).items():
+    # Counted from the keys and states alone, and only the rows that need attention read
+    # in full: a rerun of 100,000 done jobs reads no JSON.
+    for key, state in books.store.states(books.manifest).items():
         if key in keys:
-            counts[known.state.value] += 1
+            counts[state.value] += 1
     for row in books.store.jobs(books.manifest, states=tuple(attention)):
         if row.key not in keys:
             continue

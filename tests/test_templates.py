@@ -127,3 +127,57 @@ def test_an_undefined_variable_suggests_the_closest_name() -> None:
         render("A {{ colour }} lamp", color="red")
     assert "undefined variable 'colour'" in str(info.value)
     assert info.value.hint and "did you mean 'color'?" in info.value.hint
+
+
+# Plain templates (text, `{{ name }}`, `{{ name.key }}`) skip Jinja: the same text, or the
+# same error, as Jinja's own render, for every kind of value a manifest can give.
+PLAIN = [
+    "{{ subject }}, {{ style }} style",
+    "{{ prompt.id }}/{{ style }}.mp4",
+    "  {{ n }}-{{ n }}\n",
+    "{{ prompt.keys }}",  # dict's own attribute: Jinja prints the method (refused)
+    "{{ prompt.missing }}",
+    "{{ nothing }}",
+    "{% raw %}{{ literal }}{% endraw %} {{ n }}",
+]
+VALUES = [
+    {"subject": "a fox", "style": "ink", "prompt": {"id": "p1"}, "n": 7},
+    {"subject": "ü ✓", "style": "", "prompt": {"id": 3}, "n": -2},
+    {"subject": None, "style": 1.5, "prompt": {"id": True}, "n": 10**20},
+    {"subject": ["a"], "style": {"k": 1}, "prompt": "p", "n": False},
+    {"subject": "<function f at 0x7f3a1c2b3d40>", "style": "x" * 200_000, "prompt": {}, "n": 0},
+]
+
+
+def _outcome(template: object, context: dict[str, object]) -> tuple[str, str]:
+    try:
+        return ("ok", template.render(context))  # type: ignore[attr-defined]
+    except TemplateProblem as exc:
+        return ("problem", str(exc))
+
+
+@pytest.mark.parametrize("text", PLAIN)
+@pytest.mark.parametrize("context", VALUES, ids=range(len(VALUES)))
+def test_a_plain_template_renders_exactly_as_jinja_does(
+    text: str, context: dict[str, object]
+) -> None:
+    fast = compile_template(text, memoize=False)
+    slow = compile_template(text, memoize=False)
+    assert fast.plain is not None, "a plain template takes the fast path"
+    slow.plain = None  # Jinja's own render
+    assert _outcome(fast, context) == _outcome(slow, context)
+
+
+NOT_PLAIN = [
+    "{{ n | upper }}",
+    "{% if n %}{{ n }}{% endif %}",
+    "{{ n + 1 }}",
+    "{{ a['k'] }}",
+    "{{ random([1]) }}",
+    "{{ n }} {{ range }}",
+]
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_anything_more_than_substitution_is_left_to_jinja(text: str) -> None:
+    assert compile_template(text).plain is None

@@ -343,6 +343,10 @@ class StateStore(ABC):
         """Every stored job of the manifest by key, compactly, in one read."""
 
     @abstractmethod
+    def states(self, manifest: str) -> dict[str, JobState]:
+        """Every stored job's state by key, in one read (a run's closing counts)."""
+
+    @abstractmethod
     def record_output_stats(
         self, manifest: str, stats: Iterable[tuple[str, int, int, int]]
     ) -> None:

@@ -34,6 +34,14 @@ class SQLIndex(SQLReads):
         states = {s.value: s for s in JobState}
         return {r[0]: Known(states[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
 
+    def states(self, manifest: str) -> dict[str, JobState]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT key, state FROM jobs WHERE manifest = ?", (manifest,)
+            ).fetchall()
+        states = {s.value: s for s in JobState}
+        return {key: states[state] for key, state in rows}
+
     def record_output_stats(
         self, manifest: str, stats: Iterable[tuple[str, int, int, int]]
     ) -> None:
