@@ -36,7 +36,7 @@ from .scheduler import Lister
 from .selection import SelectedJobs, Selection
 from .state import StateStore
 from .status import SHOW_LIMIT, Status, job_status
-from .workspace import JobSet, Workspace, held, open_workspace
+from .workspace import JobSet, Workspace, collector_paused, held, open_workspace
 
 if TYPE_CHECKING:
     from .summary import RunSummary
@@ -98,29 +98,33 @@ async def run_async(
     selection = Selection.parse(only, limit)
     halt = FailureLimit.parse(max_failures) if max_failures is not None else None
     ws = open_workspace(manifest, db=db, output_dir=output_dir, sandbox=sandbox, environ=env)
+    stack = ExitStack()
     # Expanded once, and kept: the run records and feeds these same jobs. Raises
-    # ManifestError before anything is sent, output paths checked on the disk.
-    jobs = JobSet(ws.manifest, output_dir=ws.output_dir, keep=True)
-    assert jobs.jobs is not None
-    if on_warning is not None:
-        for warning in jobs.warnings:
-            on_warning(warning.format())
-    if concurrency is not None and concurrency < 1:
-        raise InputError(f"--concurrency {concurrency}: must be at least 1")
-    policy = budget_policy(ws.manifest, jobs, max_credits, max_usd)
-    chosen = list(SelectedJobs(jobs, selection)) if selection else jobs.jobs
-    settings = run_settings(
-        ws,
-        concurrency=concurrency,
-        requests_per_minute=requests_per_minute,
-        retry_failed=retry_failed,
-        resubmit_ambiguous=resubmit_ambiguous,
-        max_failures=halt,
-        tuning=tuning,
-    )
-    settings = replace(settings, verify=verify)
-    with ExitStack() as stack:
+    # ManifestError before anything is sent, output paths checked on the disk. The kept
+    # jobs are frozen out of the collector's scans before it runs again: its first pass
+    # over 100,000 new jobs would cost a tenth of a rerun.
+    with collector_paused():
+        jobs = JobSet(ws.manifest, output_dir=ws.output_dir, keep=True)
+        assert jobs.jobs is not None
         stack.enter_context(held(jobs.jobs))
+    with stack:  # from here on, whatever happens, the jobs are unfrozen at the end
+        if on_warning is not None:
+            for warning in jobs.warnings:
+                on_warning(warning.format())
+        if concurrency is not None and concurrency < 1:
+            raise InputError(f"--concurrency {concurrency}: must be at least 1")
+        policy = budget_policy(ws.manifest, jobs, max_credits, max_usd)
+        chosen = list(SelectedJobs(jobs, selection)) if selection else jobs.jobs
+        settings = run_settings(
+            ws,
+            concurrency=concurrency,
+            requests_per_minute=requests_per_minute,
+            retry_failed=retry_failed,
+            resubmit_ambiguous=resubmit_ambiguous,
+            max_failures=halt,
+            tuning=tuning,
+        )
+        settings = replace(settings, verify=verify)
         sandbox_urls = start_sandbox(ws, stack, emulator_options)
         connections = resolve_connections(ws.manifest, sandbox_urls=sandbox_urls, environ=env)
         store = stack.enter_context(ws.open_store())

@@ -21,6 +21,9 @@ NAME_MAX = 255  # bytes in one path component, on every common filesystem
 TEMP_ROOM = 15  # the download writes ".<name>.XXXXXXXX.part" beside the file first
 PATH_MAX = 4000  # bytes in the whole path below the output directory
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Relative, and normal as it stands: names that neither start with "." nor contain a
+# backslash or a drive colon, joined by single slashes. normpath would return it unchanged.
+_PLAIN = re.compile(r"[^./\\:][^/\\:]*(?:/[^./\\:][^/\\:]*)*")
 
 
 def path_problem(path: str) -> tuple[str, str] | None:
@@ -57,6 +60,8 @@ def path_problem(path: str) -> tuple[str, str] | None:
 
 def normalize(path: str) -> tuple[str, tuple[str, str] | None]:
     """The path in its normal form, or (message, fix) if it escapes the output directory."""
+    if _PLAIN.fullmatch(path):
+        return path, None  # already normal: the common case, without normpath's work
     normal = posixpath.normpath(path.replace("\\", "/")) if path else ""
     if (
         not path
@@ -81,7 +86,7 @@ class OutputTree:
     def __init__(self, out_dir: Path | None) -> None:
         self.out_dir = out_dir
         self.problems: list[tuple[str, str, str]] = []  # (where, message, fix)
-        self._dirs: dict[str, dict[str, bool] | None] = {}  # dir → {name: is_dir}, or None
+        self._dirs: dict[str, set[str] | None] = {}  # dir → names of its subdirectories
         self._folders: set[str] = set()  # every directory some job writes under
         self.files: set[int] = set()  # fingerprints of every path added
         self._root: Path | None = None
@@ -98,7 +103,7 @@ class OutputTree:
         else:
             listing = self._dirs[folder] = self._look(folder)
             self._folders.update(_parents(folder), (folder,))
-        if listing and listing.get(name):
+        if listing and name in listing:
             self._fail(
                 "output.path",
                 f"{self._show(path)} is an existing directory, not a file",
@@ -145,8 +150,8 @@ class OutputTree:
             return None
         return root
 
-    def _look(self, folder: str) -> dict[str, bool] | None:
-        """Check the existing part of out_dir/folder; its listing, if it exists."""
+    def _look(self, folder: str) -> set[str] | None:
+        """Check the existing part of out_dir/folder; its subdirectories, if it exists."""
         if self._root is None:
             return None
         real_root = os.path.realpath(self._root)
@@ -175,7 +180,7 @@ class OutputTree:
                 return None
         try:
             with os.scandir(current) as entries:
-                return {e.name: e.is_dir(follow_symlinks=False) for e in entries}
+                return {e.name for e in entries if e.is_dir(follow_symlinks=False)}
         except OSError:
             return None
 

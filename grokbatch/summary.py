@@ -142,11 +142,17 @@ def summarise(
     """The summary of a run, from what the store holds of this manifest's current jobs."""
     counts: Counter[str] = Counter()
     attention: dict[JobState, list[dict[str, Any]]] = {JobState.AMBIGUOUS: [], JobState.FAILED: []}
-    # Counted from the keys and states alone, and only the rows that need attention read
-    # in full: a rerun of 100,000 done jobs reads no JSON.
-    for key, state in books.store.states(books.manifest).items():
-        if key in keys:
-            counts[state.value] += 1
+    # Every job of this run is stored (the run recorded them first). When the store holds
+    # no other job of the manifest (an older version's, or outside --only), its counts
+    # are this run's; else the keys and states are read and the others left out. Only the
+    # rows that need attention are read in full: a rerun of 100,000 done jobs reads no JSON.
+    stored = books.store.counts(books.manifest)
+    if sum(stored.values()) == len(keys):
+        counts.update({state.value: n for state, n in stored.items() if n})
+    else:
+        for key, state in books.store.states(books.manifest).items():
+            if key in keys:
+                counts[state.value] += 1
     for row in books.store.jobs(books.manifest, states=tuple(attention)):
         if row.key not in keys:
             continue

@@ -45,9 +45,9 @@ class Template:
     memoize: bool = True  # off for templates whose output differs for every job
     _memo: dict[Any, str] = field(default_factory=dict, repr=False)
     constant: str | None = None  # the output, for templates that read no variable
-    # Text and `{{ name }}` / `{{ name.key }}` only (most prompts and output paths): the
-    # pieces, each (None, text) or (name, key or None), rendered without Jinja.
-    plain: tuple[tuple[str | None, str | None], ...] | None = None
+    # Text and `{{ name }}` / `{{ name.key }}` only (most prompts and output paths):
+    # rendered without Jinja.
+    plain: Plain | None = None
     _ctx: Any = field(default=None, repr=False)
 
     def render(self, context: Mapping[str, Any], *, seed: str = "") -> str:
@@ -151,17 +151,12 @@ _MISSING = object()
 _LARGEST_INT = 10**15  # printed the same by Jinja and str(), far from Python's digit limit
 
 
-def _substitute(
-    plain: tuple[tuple[str | None, str | None], ...], context: Mapping[str, Any]
-) -> str | None:
+def _substitute(plain: Plain, context: Mapping[str, Any]) -> str | None:
     """A plain template's output, exactly as Jinja would print it; None where Jinja must
     decide (a missing name, a value that is not a string or a small int, a long output,
     an object's address), and the full render then raises or prints the same."""
-    parts: list[str] = []
-    for name, key in plain:
-        if name is None:
-            parts.append(key)  # type: ignore[arg-type]
-            continue
+    values: list[Any] = []
+    for name, key in plain.slots:
         value = context.get(name, _MISSING)
         if key is not None:
             # Jinja's `a.key` on a dict: the attribute if dict has one, else the item.
@@ -172,37 +167,47 @@ def _substitute(
         if kind is str:
             if len(value) > MAX_STRING:
                 return None
-            parts.append(value)
-        elif kind is int and -_LARGEST_INT < value < _LARGEST_INT:
-            parts.append(str(value))
-        else:
+        elif kind is not int or not -_LARGEST_INT < value < _LARGEST_INT:
             return None
-    out = "".join(parts)
+        values.append(value)
+    out = plain.text.format(*values)
     if len(out) > MAX_OUTPUT or ADDRESS.search(out):
         return None
     return out
 
 
-def _plain(tree: nodes.Template, variables: Collection[str]) -> tuple[Any, ...] | None:
-    """The pieces of a template made of text and `{{ name }}` / `{{ name.key }}` alone."""
-    pieces: list[tuple[str | None, str | None]] = []
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A template made of text and `{{ name }}` / `{{ name.key }}` alone: the text as a
+    format string with one `{}` per value, and per value its (name, key or None)."""
+
+    text: str
+    slots: tuple[tuple[str, str | None], ...]
+
+
+def _plain(tree: nodes.Template, variables: Collection[str]) -> Plain | None:
+    """The Plain form of a template made of text and `{{ name }}` / `{{ name.key }}`."""
+    text: list[str] = []
+    slots: list[tuple[str, str | None]] = []
     for statement in tree.body:
         if not isinstance(statement, nodes.Output):
             return None
         for node in statement.nodes:
             if isinstance(node, nodes.TemplateData):
-                pieces.append((None, node.data))
-            elif isinstance(node, nodes.Name) and node.name in variables:
-                pieces.append((node.name, None))
+                text.append(node.data.replace("{", "{{").replace("}", "}}"))
+                continue
+            if isinstance(node, nodes.Name) and node.name in variables:
+                slots.append((node.name, None))
             elif (
                 isinstance(node, nodes.Getattr)
                 and isinstance(node.node, nodes.Name)
                 and node.node.name in variables
             ):
-                pieces.append((node.node.name, node.attr))
+                slots.append((node.node.name, node.attr))
             else:
                 return None
-    return tuple(pieces)
+            text.append("{}")
+    return Plain("".join(text), tuple(slots))
 
 
 def _freeze(value: Any) -> Any:

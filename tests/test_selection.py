@@ -141,6 +141,11 @@ def test_a_subset_run_sends_only_it_and_shares_state_and_budget(
     full = b.run()
     assert full.exit_code == 0 and full.submitted == 10  # the first one is done already
     assert b.stats("apiframe")["submissions"] == 11
+    assert full.counts == {"done": 11}
+    # A subset's summary counts the subset alone, though the store holds the whole batch.
+    noir = b.run(only=["style=noir"])
+    assert noir.submitted == 0 and 1 < noir.total < 11
+    assert noir.counts == {"done": noir.total}
 
 
 def test_a_subset_run_matching_nothing_sends_nothing(batch: Callable[[str], Batch]) -> None:

@@ -139,6 +139,7 @@ PLAIN = [
     "{{ prompt.missing }}",
     "{{ nothing }}",
     "{% raw %}{{ literal }}{% endraw %} {{ n }}",
+    "a {b} }{ {0} {{ n }} {}",  # braces in the text are text
 ]
 VALUES = [
     {"subject": "a fox", "style": "ink", "prompt": {"id": "p1"}, "n": 7},
