@@ -134,6 +134,7 @@ def test_100_concurrent_threads_never_overspend(db: Path) -> None:
     check_never_overspent(db, limit)
 
 
+@pytest.mark.slow
 def test_two_processes_never_overspend(db: Path) -> None:
     n = 150
     limit = setup_jobs(db, n)

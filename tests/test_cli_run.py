@@ -91,6 +91,7 @@ def test_status_before_any_run_is_a_clear_input_error(workdir: Path) -> None:
     assert result.exit_code == 2 and "run the manifest first" in result.output
 
 
+@pytest.mark.slow
 def test_emulate_serves_every_provider_until_interrupted(workdir: Path) -> None:
     env = dict(os.environ)
     proc = subprocess.Popen(

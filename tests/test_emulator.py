@@ -420,6 +420,7 @@ def test_credits_may_be_one_number_or_per_provider() -> None:
             emu.set_credits("midjourney", 1)
 
 
+@pytest.mark.slow
 def test_many_concurrent_connections_are_all_served(emu: Emulator) -> None:
     emu.configure(latency=0.05)
     api = APIS["vydra"]

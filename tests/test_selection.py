@@ -126,6 +126,7 @@ def test_plan_command_takes_the_filters(write_manifest: Callable[..., Path]) -> 
     assert bad.exit_code == 2 and "did you mean hero?" in bad.output
 
 
+@pytest.mark.slow
 def test_a_subset_run_sends_only_it_and_shares_state_and_budget(
     batch: Callable[[str], Batch],
 ) -> None:

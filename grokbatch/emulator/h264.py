@@ -13,6 +13,7 @@ codes), Table 9-5 (coeff_token for TotalCoeff 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 FRAME_NUM_BITS = 16
 
@@ -50,6 +51,22 @@ class Bits:
         self.value = (self.value << (8 * len(data))) | int.from_bytes(data, "big")
         self.length += 8 * len(data)
         return self
+
+
+@lru_cache(maxsize=64)
+def _idr_rest(mbw: int, mbh: int) -> tuple[int, int]:
+    """The bits of an IDR frame after its first (I_PCM) macroblock: (length, value)."""
+    b = Bits()
+    for n in range(1, mbw * mbh):
+        # I_16x16_2_0_0 (DC prediction, no coded residual), chroma DC, mb_qp_delta 0, then
+        # the luma DC block's coeff_token for "no coefficients": its table depends on nC,
+        # 16 next to the I_PCM macroblock (right of it, or below it on the left edge).
+        b.ue(3).ue(0).se(0)
+        if n in (1, mbw):
+            b.u(6, 0b000011)
+        else:
+            b.u(1, 1)
+    return b.length, b.value
 
 
 def nal(header: int, rbsp: bytes) -> bytes:
@@ -107,16 +124,7 @@ class Picture:
         b.se(0).ue(1)  # slice_qp_delta, disable_deblocking_filter_idc
         b.ue(25).align()  # mb_type I_PCM, pcm_alignment_zero_bits
         b.raw(bytes([y]) * 256 + bytes([cb]) * 64 + bytes([cr]) * 64)
-        mbw, mbh = self.mbs
-        for n in range(1, mbw * mbh):
-            # I_16x16_2_0_0 (DC prediction, no coded residual), chroma DC, mb_qp_delta 0, then
-            # the luma DC block's coeff_token for "no coefficients": its table depends on nC,
-            # 16 next to the I_PCM macroblock (right of it, or below it on the left edge).
-            b.ue(3).ue(0).se(0)
-            if n in (1, mbw):
-                b.u(6, 0b000011)
-            else:
-                b.u(1, 1)
+        b.u(*_idr_rest(*self.mbs))  # the same for every colour: built once per frame size
         return nal(0x65, b.trailing())
 
     def skipped(self, frame_num: int) -> bytes:

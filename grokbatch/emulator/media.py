@@ -53,15 +53,23 @@ def _parameter_sets(width: int, height: int) -> tuple[bytes, bytes]:
     return picture.sps(), picture.pps()
 
 
+@lru_cache(maxsize=64)
+def _repeats(width: int, height: int, frames: int) -> tuple[bytes, ...]:
+    """Every frame after the first, length-prefixed: the same in every clip of this size
+    and length, so built once (they were most of the emulator's time per download)."""
+    picture = Picture(width, height)
+    skipped = (picture.skipped(n) for n in range(1, frames))
+    return tuple(struct.pack(">I", len(s)) + s for s in skipped)
+
+
 def mp4_for(job_id: str, *, resolution: str, aspect_ratio: str, seconds: int) -> bytes:
     """The job's clip: `seconds` long (at least one frame) at the asked size."""
     width, height = frame_size(resolution, aspect_ratio)
     picture = Picture(width, height)
     sps, pps = _parameter_sets(width, height)
     frames = max(1, seconds * FPS)
-    samples = [picture.idr(colour_of(job_id))]
-    samples += [picture.skipped(n) for n in range(1, frames)]
-    samples = [struct.pack(">I", len(s)) + s for s in samples]
+    first = picture.idr(colour_of(job_id))
+    samples = [struct.pack(">I", len(first)) + first, *_repeats(width, height, frames)]
     ftyp = box(b"ftyp", b"isom", struct.pack(">I", 512), b"isomiso2avc1mp41")
 
     def moov(data_offset: int) -> bytes:
