@@ -3,7 +3,10 @@
 A template is rendered once per distinct combination of the variables it actually uses, so
 a prompt crossed with durations and aspect ratios it does not mention renders once, not
 once per job: this is what keeps expanding 100,000 jobs fast. A template that draws at
-random (`random`, `lipsum`) is also keyed by its seed, the job's coordinates.
+random (`random`, `lipsum`) is also keyed by its seed, the job's coordinates. A template
+that is only text and `{{ name }}` / `{{ name.key }}` (most prompts and output paths) is
+substituted without Jinja when every value is a string or a small int: the same text, and
+anything else goes to Jinja.
 """
 
 from __future__ import annotations

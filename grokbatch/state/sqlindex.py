@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from .base import JobState, Known
 from .sqlbase import SQLReads, now
 
+_STATE = {state.value: state for state in JobState}  # a stored state's member, by its text
 _CHUNK = 1_000  # stats per transaction: short, so other runners are never kept waiting
 
 
@@ -31,16 +32,14 @@ class SQLIndex(SQLReads):
                 "output_inode FROM jobs WHERE manifest = ?",
                 (manifest,),
             ).fetchall()
-        states = {s.value: s for s in JobState}
-        return {r[0]: Known(states[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
+        return {r[0]: Known(_STATE[r[1]], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows}
 
     def states(self, manifest: str) -> dict[str, JobState]:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT key, state FROM jobs WHERE manifest = ?", (manifest,)
             ).fetchall()
-        states = {s.value: s for s in JobState}
-        return {key: states[state] for key, state in rows}
+        return {key: _STATE[state] for key, state in rows}
 
     def record_output_stats(
         self, manifest: str, stats: Iterable[tuple[str, int, int, int]]
