@@ -49,17 +49,23 @@ class Tally:
 
     def __init__(self) -> None:
         self._states: dict[str, JobState] = {}
+        # Kept as the states change: the progress display asks every tick, and counting
+        # 100,000 states afresh took 7.6 ms a tick, for the whole of a long run.
+        self._counts: Counter[JobState] = Counter()
 
     def see(self, key: str, state: JobState) -> None:
+        old = self._states.get(key)
+        if old is not None:
+            self._counts[old] -= 1
         self._states[key] = state
+        self._counts[state] += 1
 
     def state(self, key: str) -> JobState:
         """The job's state as last seen (PENDING if never)."""
         return self._states.get(key, JobState.PENDING)
 
     def counts(self) -> dict[str, int]:
-        found = Counter(s for s in self._states.values())
-        return {s.value: found[s] for s in JobState if found[s]}
+        return {s.value: self._counts[s] for s in JobState if self._counts[s]}
 
 
 class Books:
