@@ -287,33 +287,26 @@ class Books:
 
     def release(self, job: Job, error: GrokbatchError) -> JobRow:
         """Nothing was created: the job is pending again and its reservation returned."""
-        message, kind = _why(error)
-        row = self.store.release(
-            self.manifest,
-            job.key,
-            run_id=self.run_id,
-            error=message,
-            error_kind=kind,
-            failed=False,
-            runner=self.runner,
-        )
-        return self._seen(row)
+        return self._seen(self._release(job, *_why(error), failed=False))
 
     def refuse(self, job: Job, error: GrokbatchError) -> JobRow:
         """The provider refused this request (nothing created): the job failed, nothing spent."""
         message, kind = _why(error)
-        row = self.store.release(
+        row = self._release(job, message, kind, failed=True)
+        self.failures += 1
+        self.reporter.event("failed", job, f"{kind}: {message}", row=row)
+        return self._seen(row)
+
+    def _release(self, job: Job, message: str, kind: str, *, failed: bool) -> JobRow:
+        return self.store.release(
             self.manifest,
             job.key,
             run_id=self.run_id,
             error=message,
             error_kind=kind,
-            failed=True,
+            failed=failed,
             runner=self.runner,
         )
-        self.failures += 1
-        self.reporter.event("failed", job, f"{kind}: {message}", row=row)
-        return self._seen(row)
 
     def ambiguous(self, job: Job, error: GrokbatchError) -> JobRow:
         """The submit may have created (and charged) a job: keep the reservation, tell."""

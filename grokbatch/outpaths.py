@@ -62,6 +62,11 @@ def normalize(path: str) -> tuple[str, tuple[str, str] | None]:
     """The path in its normal form, or (message, fix) if it escapes the output directory."""
     if _PLAIN.fullmatch(path):
         return path, None  # already normal: the common case, without normpath's work
+    return _normalize(path)
+
+
+def _normalize(path: str) -> tuple[str, tuple[str, str] | None]:
+    """normalize() for any path: normpath, then the escape rules."""
     normal = posixpath.normpath(path.replace("\\", "/")) if path else ""
     if (
         not path
